@@ -1,0 +1,51 @@
+# Two entry points for a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: all install browser lint typecheck test demo bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium is the browser the E2E gate drives; playwright cannot download one here.
+browser:
+	@if [ -x "$(CHROMIUM)" ] || command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium || echo $(CHROMIUM))"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing: run 'sudo apt-get install chromium' (or 'playwright install chromium')" >&2; exit 1; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks suites locustfiles
+	$(BIN)/ruff format --check src tests benchmarks suites locustfiles
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) browser lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: $(STAMP) browser
+	$(PY) -m pytest_opsgate.demo.rungate
+
+bench: $(STAMP)
+	$(PY) benchmarks/readiness_lag.py
+	$(PY) benchmarks/plugin_overhead.py
+
+clean:
+	rm -rf $(VENV) gate-artifacts demo-report .pytest_cache .mypy_cache .ruff_cache
