@@ -1,0 +1,295 @@
+"""Redaction of secrets in headers, URLs and bodies, applied at capture time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+
+__all__ = ["REDACTED", "Redactor", "default_redactor"]
+
+REDACTED = "[REDACTED]"
+
+# Explicit register() calls trust the caller; anything shorter would redact ordinary words.
+_MIN_SECRET_LEN = 4
+# Values we discover ourselves (header parts, JSON fields) must look like credentials, or
+# "Access-Control-Allow-Credentials: true" would erase every "true" in every body.
+_MIN_DERIVED_LEN = 8
+# A body cut at the byte cap may end inside a secret; a shorter leftover prefix says nothing.
+_MIN_PARTIAL_LEN = 3
+
+_ALWAYS_SENSITIVE = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+# Names that contain a sensitive-looking word but carry no secret.
+_NEVER_SENSITIVE = frozenset(
+    {
+        "keep-alive",
+        "access-control-allow-credentials",
+        "access-control-allow-headers",
+        "access-control-expose-headers",
+        "access-control-request-headers",
+        "www-authenticate",
+        "proxy-authenticate",
+        "content-type",
+    }
+)
+_NEVER_SENSITIVE_PREFIXES = ("x-ratelimit", "ratelimit", "x-rate-limit")
+# Whole words (after splitting on punctuation and camelCase) that name a credential.
+_SENSITIVE_WORDS = frozenset(
+    {"key", "auth", "pass", "pwd", "sid", "sig", "jwt", "otp", "csrf", "xsrf", "cookie"}
+)
+# Fragments that name a credential wherever they appear inside a word ("access_token",
+# "apikey", "JSESSIONID", "clientSecret").
+_SENSITIVE_FRAGMENTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "apikey",
+    "authorization",
+    "signature",
+    "session",
+    "sessid",
+    "credential",
+    "csrf",
+    "xsrf",
+    "bearer",
+    "privatekey",
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+
+# `"name": value` pairs in JSON that did not parse (truncated excerpts, JSON lines, logs).
+_JSON_PAIR = re.compile(
+    r'"(?P<key>[^"\\]{1,80})"(?P<sep>\s*:\s*)'
+    r'(?P<value>"(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
+)
+# `name=value` pairs in form bodies, query-like text and logs.
+_FORM_PAIR = re.compile(r"(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<value>[^&\s\"'<>;,]+)")
+
+
+class Redactor:
+    """Knows which names are sensitive and which values are secrets, and scrubs both."""
+
+    def __init__(self, extra_header_patterns: Iterable[str] = ()) -> None:
+        self._extra = [re.compile(p, re.IGNORECASE) for p in extra_header_patterns]
+        self._secrets: set[str] = set()  # every form of every secret
+        self._registered: set[str] = set()  # the values as given
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    # secrets
+
+    def register(self, value: str | None) -> None:
+        """Treat `value` (and its URL-encoded, base64 and JSON-escaped forms) as a secret."""
+        if value is None or len(value) < _MIN_SECRET_LEN:
+            return
+        forms = {value, quote(value, safe=""), quote_plus(value)}
+        # Padding is dropped so the form also matches inside a longer base64 string's prefix.
+        forms.add(base64.b64encode(value.encode()).decode().rstrip("="))
+        forms.add(base64.urlsafe_b64encode(value.encode()).decode().rstrip("="))
+        forms.add(json.dumps(value)[1:-1])
+        forms = {f for f in forms if len(f) >= _MIN_SECRET_LEN}
+        with self._lock:
+            self._registered.add(value)
+            if forms <= self._secrets:
+                return
+            self._secrets |= forms
+            ordered = sorted(self._secrets, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def secrets_registered(self) -> int:
+        """Number of distinct secret values registered (encoded forms not counted)."""
+        return len(self._registered)
+
+    def _register_derived(self, value: str) -> None:
+        value = value.strip()
+        if len(value) >= _MIN_DERIVED_LEN and not (value.isalpha() and value.islower()):
+            self.register(value)
+
+    def _register_header_value(self, name: str, value: str) -> None:
+        self._register_derived(value)
+        lowered = name.lower()
+        if lowered in ("authorization", "proxy-authorization"):
+            scheme, _, credential = value.strip().partition(" ")
+            self._register_derived(credential)
+            if scheme.lower() == "basic" and credential:
+                try:
+                    decoded = base64.b64decode(credential, validate=True).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    decoded = ""
+                self._register_derived(decoded)
+                self._register_derived(decoded.partition(":")[2])
+        elif lowered == "cookie":
+            for pair in value.split(";"):
+                self._register_derived(pair.partition("=")[2])
+        elif lowered == "set-cookie":
+            self._register_derived(value.split(";", 1)[0].partition("=")[2])
+
+    # names
+
+    def is_sensitive_name(self, name: str) -> bool:
+        """Whether a header, query parameter or JSON key of this name holds a credential."""
+        lowered = name.strip().lower()
+        if lowered in _ALWAYS_SENSITIVE:
+            return True
+        if any(p.search(name) for p in self._extra):
+            return True
+        if lowered in _NEVER_SENSITIVE or lowered.startswith(_NEVER_SENSITIVE_PREFIXES):
+            return False
+        words = [w.lower() for w in _WORD_SPLIT.split(_CAMEL.sub(" ", name)) if w]
+        if any(w in _SENSITIVE_WORDS for w in words):
+            return True
+        return any(f in w for w in words for f in _SENSITIVE_FRAGMENTS)
+
+    # scrubbing
+
+    def redact_text(self, text: str) -> str:
+        """Replace every registered secret (longest first) with REDACTED."""
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(REDACTED, text)
+
+    def redact_headers(
+        self, headers: Mapping[str, str] | Iterable[tuple[str, str]]
+    ) -> dict[str, str]:
+        """Sensitive headers become REDACTED (their values turn into secrets); others scrubbed."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        for name, value in pairs:
+            if self.is_sensitive_name(name):
+                self._register_header_value(name, value)
+        out: dict[str, str] = {}
+        for name, value in pairs:
+            shown = REDACTED if self.is_sensitive_name(name) else self.redact_text(value)
+            key = name.lower()
+            # Repeated headers (Set-Cookie, Via) are joined rather than silently dropped.
+            out[key] = f"{out[key]}, {shown}" if key in out and shown != REDACTED else shown
+        return out
+
+    def redact_url(self, url: str) -> str:
+        """Strip userinfo, hide sensitive query/fragment values, then scrub registered secrets."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return self.redact_text(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, netloc = netloc.rpartition("@")
+            self.register(unquote_plus(userinfo.partition(":")[2]) or None)
+        query = self._redact_pairs(parts.query, "&")
+        fragment = (
+            self._redact_pairs(parts.fragment, "&") if "=" in parts.fragment else parts.fragment
+        )
+        rebuilt = urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+        return self.redact_text(rebuilt)
+
+    def _redact_pairs(self, encoded: str, separator: str) -> str:
+        if not encoded:
+            return encoded
+        out = []
+        for item in encoded.split(separator):
+            raw_name, eq, raw_value = item.partition("=")
+            if eq and self.is_sensitive_name(unquote_plus(raw_name)):
+                self._register_derived(unquote_plus(raw_value))
+                out.append(f"{raw_name}={REDACTED}")
+            else:
+                out.append(item)
+        return separator.join(out)
+
+    def redact_json(self, obj: object) -> object:
+        """Sensitive keys' values become REDACTED; strings pass through redact_text."""
+        if isinstance(obj, dict):
+            result: dict[object, object] = {}
+            for key, value in obj.items():
+                if isinstance(key, str) and self.is_sensitive_name(key) and _carries_secret(value):
+                    if isinstance(value, str):
+                        self._register_derived(value)
+                    result[key] = REDACTED
+                else:
+                    result[key] = self.redact_json(value)
+            return result
+        if isinstance(obj, (list, tuple)):
+            return [self.redact_json(item) for item in obj]
+        if isinstance(obj, str):
+            return self.redact_text(obj)
+        return obj
+
+    def redact_body(self, text: str, content_type: str = "", *, complete: bool = True) -> str:
+        """Scrub a body excerpt: JSON keys, form fields and registered secrets.
+
+        `complete=False` means the text was cut at a byte cap, so a secret may be only
+        partly present at its end; that leftover prefix is hidden too.
+        """
+        if not text:
+            return text
+        lowered = content_type.lower()
+        scrubbed: str | None = None
+        if complete and ("json" in lowered or text.lstrip()[:1] in ("{", "[")):
+            scrubbed = self._redact_json_text(text)
+        if scrubbed is None:
+            scrubbed = self._redact_pairs_in_text(text)
+        if not complete:
+            scrubbed = self._hide_partial_tail(scrubbed)
+        return scrubbed
+
+    def _redact_json_text(self, text: str) -> str | None:
+        try:
+            parsed = json.loads(text)
+            redacted = self.redact_json(parsed)
+        except (ValueError, RecursionError):
+            return None
+        if redacted == parsed:
+            return self.redact_text(text)
+        # Re-serialising loses the original layout, which only matters when we changed it.
+        return self.redact_text(json.dumps(redacted, ensure_ascii=False))
+
+    def _redact_pairs_in_text(self, text: str) -> str:
+        def json_pair(match: re.Match[str]) -> str:
+            if not self.is_sensitive_name(match["key"]):
+                return match[0]
+            value = match["value"]
+            if value.startswith('"'):
+                self._register_derived(value.strip('"'))
+            return f'"{match["key"]}"{match["sep"]}"{REDACTED}"'
+
+        def form_pair(match: re.Match[str]) -> str:
+            if not self.is_sensitive_name(unquote_plus(match["key"])):
+                return match[0]
+            self._register_derived(unquote_plus(match["value"]))
+            return f"{match['key']}={REDACTED}"
+
+        text = _JSON_PAIR.sub(json_pair, text)
+        text = _FORM_PAIR.sub(form_pair, text)
+        return self.redact_text(text)
+
+    def _hide_partial_tail(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            for size in range(min(len(secret) - 1, len(text)), _MIN_PARTIAL_LEN - 1, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + REDACTED
+        return text
+
+
+def _carries_secret(value: object) -> bool:
+    # A flag such as {"csrf_required": true} is not a secret and is worth keeping readable.
+    return value is not None and not isinstance(value, bool)
+
+
+_default: Redactor | None = None
+_default_lock = threading.Lock()
+
+
+def default_redactor() -> Redactor:
+    """The process-wide redactor that the plugin registers secrets into."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Redactor()
+        return _default
