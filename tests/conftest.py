@@ -1,0 +1,38 @@
+"""Shared fixtures: the bundled demo service and hostile fault servers, all on loopback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_opsgate.demo import DemoServer, start_demo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TESTS_DIR = Path(__file__).parent
+REPO_ROOT = TESTS_DIR.parent
+sys.path.insert(0, str(TESTS_DIR))  # faultserver.py is a test-side module, not a package
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[DemoServer]:
+    """The demo service on a free loopback port, shared by the whole session (do not mutate)."""
+    server = start_demo(port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_demo() -> Iterator[DemoServer]:
+    """A demo service of this test's own, free to switch faults on."""
+    server = start_demo(port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
