@@ -342,3 +342,48 @@ def test_text_route_helper_is_usable(pytester: pytest.Pytester) -> None:
         )
     assert result.ret == 10
     assert "text/html" in result.stdout.str() + result.stderr.str()
+
+
+PHASED_TESTS = """
+    import pytest
+
+    @pytest.mark.gate("e2e")
+    def test_e2e_flow():
+        pass
+
+    @pytest.mark.gate("smoke")
+    def test_smoke_check():
+        assert {smoke_ok}
+"""
+
+
+def test_failed_smoke_phase_skips_later_phases_with_reason(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    pytester.makepyfile(PHASED_TESTS.format(smoke_ok=False))
+    result = pytester.runpytest("--gate=smoke,e2e", f"--base-url={demo.url}", "-rs")
+    result.assert_outcomes(failed=1, skipped=1)
+    # smoke runs first although it is defined second
+    result.stdout.fnmatch_lines(["*test_smoke_check*", "*SKIPPED*skipped: smoke failed*"])
+    assert result.ret == 1
+
+
+def test_keep_going_runs_every_phase(pytester: pytest.Pytester, demo: DemoServer) -> None:
+    pytester.makepyfile(PHASED_TESTS.format(smoke_ok=False))
+    result = pytester.runpytest("--gate=smoke,e2e", f"--base-url={demo.url}", "--gate-keep-going")
+    result.assert_outcomes(failed=1, passed=1)
+
+
+def test_sigterm_aborts_with_exit_2(pytester: pytest.Pytester, demo: DemoServer) -> None:
+    pytester.makepyfile(
+        """
+        import os, signal, pytest
+
+        @pytest.mark.gate("smoke")
+        def test_cancelled():
+            os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    result = pytester.runpytest_subprocess("--gate=smoke", f"--base-url={demo.url}")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*VERDICT: ABORTED (exit code 2)*"])

@@ -131,6 +131,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not verify the target's TLS certificate (shown in the summary)",
     )
     group.addoption(
+        "--gate-keep-going",
+        action="store_true",
+        default=False,
+        help="run later phases even when an earlier one failed (default: smoke failing "
+        "skips e2e and load)",
+    )
+    group.addoption(
         "--gate-secret-env",
         action="append",
         default=[],
@@ -319,6 +326,7 @@ class _GateSession:
         self.settings = get_settings(config)
         self.state = get_state(config)
         self.started = time.monotonic()
+        self.failed_phases: set[str] = set()
 
     # ---- readiness, before any test, on the controller only
 
@@ -326,6 +334,7 @@ class _GateSession:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.settings.is_worker or self.config.option.collectonly:
             return
+        _abort_on_sigterm()
         if not self.settings.ready:
             self.state.notes.append("readiness polling skipped (--no-gate-ready)")
             return
@@ -401,6 +410,24 @@ class _GateSession:
         keep.sort(key=lambda it: cfg.GATE_ORDER.get(_primary_gate(it, selected), 99))
         items[:] = keep
 
+    # ---- fail-fast between phases
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if self.config.getoption("gate_keep_going"):
+            return
+        gate = _primary_gate(item, self.settings.gates)
+        order = cfg.GATE_ORDER.get(gate, 99)
+        for earlier in cfg.GATE_NAMES[:order]:
+            if earlier in self.failed_phases:
+                pytest.skip(f"skipped: {earlier} failed (--gate-keep-going runs every phase)")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        outcome = self.state.outcomes.get(nodeid)
+        if outcome is not None and outcome.verdict in (Verdict.FAIL, Verdict.ERROR):
+            self.failed_phases.add(outcome.gate)
+
     # ---- evidence and per-test verdicts
 
     @pytest.hookimpl(wrapper=True)
@@ -450,8 +477,6 @@ class _GateSession:
         report.extras = extras  # type: ignore[attr-defined]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.settings.is_worker:
-            return
         props = dict(report.user_properties)
         gate = str(props.get("opsgate_gate", ""))
         previous = self.state.outcomes.get(report.nodeid)
@@ -542,6 +567,23 @@ def _one_line(report: pytest.TestReport) -> str:
     if crash is not None:
         return str(crash.message).splitlines()[0][:300]
     return str(report.longrepr or "").strip().splitlines()[-1][:300] if report.longrepr else ""
+
+
+def _abort_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job) stops the run like Ctrl-C: verdict ABORTED, stop-cmd runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return  # someone else owns SIGTERM; leave it to them
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise KeyboardInterrupt(f"received signal {signum} (SIGTERM)")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _write_line(config: pytest.Config, line: str) -> None:
