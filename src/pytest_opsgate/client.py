@@ -34,8 +34,6 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import os
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,9 +48,11 @@ from pytest_opsgate.transport import (
     _Deadline,
     _install_deadline,
     _read_capped,
+    ssl_context_for,
 )
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Mapping
 
 __all__ = [
@@ -207,7 +207,7 @@ class GateClient(httpx.Client):
         super().__init__(
             base_url=base_url,
             headers=merged,
-            verify=_ssl_verify(verify),
+            verify=ssl_context_for(verify),
             follow_redirects=follow_redirects,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             **kwargs,
@@ -490,15 +490,6 @@ class GateClient(httpx.Client):
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     port = url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
     return url.scheme, url.host, port
-
-
-def _ssl_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    if not isinstance(verify, str):
-        return verify
-    # httpx 0.28 deprecates verify=<path>; build the context it would have built.
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)
 
 
 def _charset(content_type: str) -> str:

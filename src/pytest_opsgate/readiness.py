@@ -1,31 +1,28 @@
 """Wait until a service is ready: poll its health endpoint with backoff and a monotonic deadline.
 
-Pure logic on httpx; knows nothing of pytest. The contract, one fault at a time, is in
-FAULTS.md (F1-F12, F19, F20): a redirect is never followed and headers never leave the origin,
-TLS verification is never silently dropped, HTML is not health, and "degraded" is not ready
-unless an expectation accepts it.
+Pure logic; knows nothing of pytest. The contract, one fault at a time, is in FAULTS.md
+(F1-F12, F19, F20): a redirect is never followed and headers never leave the origin, TLS
+verification is never silently dropped, HTML is not health, and "degraded" is not ready unless
+an expectation accepts it. One bounded request is `probe.Probe`; the expectation language is
+`expect` (`Expectation` and `parse_expect` are re-exported here).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
-import re
-import socket
-import ssl
-import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
+from .expect import Expectation, _lookup, _short_json, parse_expect
+from .probe import Failure, Probe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from .probe import Reply
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -57,178 +54,7 @@ EXCERPT_CHARS = 200
 LOG_ATTEMPTS = 5
 MIN_FIRST_ATTEMPT_S = 0.5
 
-_EXAMPLE = 'e.g. \'checks.db.status == "ok"\' or \'status in ["ok", "degraded"]\''
 _NOT_JSON = object()
-
-
-# --- expectations --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """One predicate on the JSON health body, e.g. `checks.db.status == "ok"`."""
-
-    expr: str
-    path: tuple[str, ...]
-    op: str | None  # None: the value must exist and be truthy
-    value: object = None
-
-    def check(self, doc: object) -> str | None:
-        """Return None when `doc` satisfies the predicate, else why not."""
-        dotted = ".".join(self.path)
-        found, actual = _lookup(doc, self.path)
-        if not found:
-            return f"expect {self.expr}: {dotted} is missing"
-        shown = _short_json(actual)
-        if self.op is None:
-            return None if actual not in (None, False, "", 0, [], {}) else _fail(self, shown)
-        if self.op in ("==", "!="):
-            return (
-                None if _json_equal(actual, self.value) == (self.op == "==") else _fail(self, shown)
-            )
-        if self.op in ("in", "not in"):
-            assert isinstance(self.value, list)
-            hit = any(_json_equal(actual, v) for v in self.value)
-            return None if hit == (self.op == "in") else _fail(self, shown)
-        if not _is_number(actual):
-            return f"expect {self.expr}: {dotted} is {shown}, not a number"
-        assert isinstance(actual, (int, float))
-        assert isinstance(self.value, (int, float))
-        ok = {
-            "<": actual < self.value,
-            "<=": actual <= self.value,
-            ">": actual > self.value,
-            ">=": actual >= self.value,
-        }[self.op]
-        return None if ok else _fail(self, shown)
-
-
-def _fail(e: Expectation, shown: str) -> str:
-    return f"expect {e.expr}: {'.'.join(e.path)} is {shown}"
-
-
-_PATH_RE = re.compile(r"\s*([A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*)\s*(.*)\Z", re.S)
-_OP_RE = re.compile(r"(==|!=|<=|>=|<|>|not\s+in\b|in\b)\s*(.*)\Z", re.S)
-
-
-def parse_expect(expr: str) -> Expectation:
-    """Parse `path [op literal]`; raise ValueError naming the expression and a valid example."""
-    m = _PATH_RE.match(expr)
-    if not m:
-        raise ValueError(
-            f"invalid expectation {expr!r}: it must start with a dotted path; {_EXAMPLE}"
-        )
-    path, rest = tuple(m.group(1).split(".")), m.group(2).strip()
-    if not rest:
-        return Expectation(expr, path, None)
-    om = _OP_RE.match(rest)
-    if not om:
-        hint = " (use == to compare)" if rest.startswith("=") else ""
-        raise ValueError(
-            f"invalid expectation {expr!r}: expected an operator (== != < <= > >= in, not in)"
-            f" after {m.group(1)!r}{hint}; {_EXAMPLE}"
-        )
-    op, src = " ".join(om.group(1).split()), om.group(2)
-    try:
-        value = _parse_literal(src)
-    except ValueError as exc:
-        raise ValueError(
-            f"invalid expectation {expr!r}: {exc}; values are JSON literals, {_EXAMPLE}"
-        ) from None
-    if op in ("in", "not in") and not isinstance(value, list):
-        raise ValueError(f"invalid expectation {expr!r}: '{op}' needs a list; {_EXAMPLE}")
-    if op in ("<", "<=", ">", ">=") and not _is_number(value):
-        raise ValueError(
-            f"invalid expectation {expr!r}: '{op}' needs a number, "
-            "e.g. 'checks.migrations.pending_count <= 0'"
-        )
-    return Expectation(expr, path, op, value)
-
-
-def _parse_literal(src: str) -> object:
-    value, pos = _literal(src, _skip_ws(src, 0))
-    pos = _skip_ws(src, pos)
-    if pos != len(src):
-        raise ValueError(f"unexpected {src[pos:]!r} after the value")
-    return value
-
-
-def _skip_ws(src: str, pos: int) -> int:
-    while pos < len(src) and src[pos].isspace():
-        pos += 1
-    return pos
-
-
-def _literal(src: str, pos: int) -> tuple[object, int]:
-    if pos >= len(src):
-        raise ValueError("missing value")
-    ch = src[pos]
-    if ch == "'":
-        return _single_quoted(src, pos)
-    if ch == "[":  # parsed here so elements may use single quotes too
-        items: list[object] = []
-        pos = _skip_ws(src, pos + 1)
-        if pos < len(src) and src[pos] == "]":
-            return items, pos + 1
-        while True:
-            item, pos = _literal(src, _skip_ws(src, pos))
-            items.append(item)
-            pos = _skip_ws(src, pos)
-            if pos < len(src) and src[pos] == ",":
-                pos += 1
-            elif pos < len(src) and src[pos] == "]":
-                return items, pos + 1
-            else:
-                raise ValueError("unterminated list")
-    try:
-        return json.JSONDecoder().raw_decode(src, pos)
-    except json.JSONDecodeError:
-        word = re.match(r"[^\s,\]]*", src[pos:])
-        raise ValueError(f"{word.group(0) if word else src[pos:]!r} is not a JSON value") from None
-
-
-def _single_quoted(src: str, pos: int) -> tuple[str, int]:
-    out: list[str] = []
-    i = pos + 1
-    while i < len(src):
-        ch = src[i]
-        if ch == "\\" and i + 1 < len(src):
-            out.append(src[i + 1])
-            i += 2
-        elif ch == "'":
-            return "".join(out), i + 1
-        else:
-            out.append(ch)
-            i += 1
-    raise ValueError("unterminated string")
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _json_equal(a: object, b: object) -> bool:
-    # JSON true is not 1: Python's True == 1 would make `ok == 1` pass on `"ok": true`.
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return a == b
-
-
-def _lookup(doc: object, path: tuple[str, ...]) -> tuple[bool, object]:
-    cur = doc
-    for seg in path:
-        if isinstance(cur, dict) and seg in cur:
-            cur = cur[seg]
-        elif isinstance(cur, list) and seg.isdigit() and int(seg) < len(cur):
-            cur = cur[int(seg)]
-        else:
-            return False, None
-    return True, cur
-
-
-def _short_json(v: object) -> str:
-    text = json.dumps(v, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- results and errors ----------------------------------------------------------------------
@@ -333,7 +159,7 @@ class _Answer:
 
 
 class _Poller:
-    """Runs attempts against one base URL with one client; never follows redirects."""
+    """Runs and judges attempts against one base URL with one probe; never follows redirects."""
 
     def __init__(self, spec: ReadinessSpec, clock: Callable[[], float]) -> None:
         self.spec = spec
@@ -344,14 +170,7 @@ class _Poller:
         self.attempts: list[Attempt] = []
         self.last_hint = ""
         self.telling: Attempt | None = None
-        # No keep-alive: every attempt tests the listener afresh, a dead pooled connection
-        # cannot poison the next attempt, and the watchdog always knows the socket.
-        self.client = httpx.Client(
-            verify=_ssl_verify(spec.verify),
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-            headers={"accept": "application/json, */*;q=0.5", "accept-encoding": "identity"},
-        )
+        self.probe = Probe(spec.verify, MAX_BODY_BYTES)
         # Loading the CA bundle can take a while on a busy box; the wait starts after it.
         self.start = clock()
 
@@ -374,36 +193,15 @@ class _Poller:
         return ans
 
     def _request(self, url: str, headers: dict[str, str], timeout: float) -> _Answer:
-        timer = _Watchdog(timeout)
-        began = time.perf_counter()
-        try:
-            with self.client.stream(
-                "GET", url, headers=headers, timeout=timeout, extensions={"trace": timer.trace}
-            ) as resp:
-                raw, truncated = _read_capped(resp.iter_raw())
-                latency = (time.perf_counter() - began) * 1000
-                return self._judge(resp, raw, truncated, latency)
-        except httpx.HTTPError as exc:
-            if timer.fired:
-                return _failed("timeout", f"timed out: no complete answer within {timeout:.3g} s")
-            return _failed(*_classify(exc))
-        except OSError as exc:  # the watchdog's shutdown can surface raw
-            if timer.fired:
-                return _failed("timeout", f"timed out: no complete answer within {timeout:.3g} s")
-            return _failed("error", f"{type(exc).__name__}: {exc}")
-        finally:
-            timer.cancel()
+        got = self.probe.get(url, headers, timeout)
+        if isinstance(got, Failure):
+            return _Answer(Attempt(0, "", 0, got.status, got.latency_ms, got.outcome, got.detail))
+        return self._judge(got)
 
-    def _judge(self, resp: httpx.Response, raw: bytes, truncated: bool, latency: float) -> _Answer:
-        status = resp.status_code
-        ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-        try:
-            data = _decode_body(raw, resp.headers.get("content-encoding", ""))
-            truncated = truncated or len(data) > MAX_BODY_BYTES
-            data = data[:MAX_BODY_BYTES]
-        except ValueError as exc:
-            return _Answer(Attempt(0, "", 0, status, latency, "protocol", str(exc)))
-        body_text = data.decode(resp.encoding or "utf-8", "replace")
+    def _judge(self, reply: Reply) -> _Answer:
+        status, latency, truncated = reply.status, reply.latency_ms, reply.truncated
+        ctype = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+        body_text = reply.body.decode(reply.charset, "replace")
         excerpt = self._redact(_excerpt(body_text))
 
         def verdict(
@@ -417,10 +215,10 @@ class _Poller:
             return _Answer(a, body, location, retry_after_s)
 
         if 300 <= status < 400:
-            loc = resp.headers.get("location", "")
+            loc = reply.headers.get("location", "")
             return verdict("redirect", f"redirect to {loc or '(no Location)'} (not followed)",
                            location=loc or None)  # fmt: skip
-        retry = _retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
+        retry = _retry_after(reply.headers.get("retry-after")) if status in (429, 503) else None
         if not 200 <= status < 300:
             return verdict("not_ready", f"not ready: HTTP {status}", retry_after_s=retry)
         if truncated:
@@ -485,105 +283,12 @@ class _Poller:
         return self.spec.redact(s) if self.spec.redact else s
 
     def close(self) -> None:
-        self.client.close()
-
-
-class _Watchdog:
-    """Bounds a whole attempt: httpx timeouts are per read, so a drip would never trip them."""
-
-    def __init__(self, timeout: float) -> None:
-        self.fired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def trace(self, name: str, info: dict[str, object]) -> None:
-        if name == "connection.connect_tcp.complete":
-            stream = info.get("return_value")
-            sock = getattr(stream, "get_extra_info", lambda _k: None)("socket")
-            if isinstance(sock, socket.socket):
-                # A dup survives TLS wrapping (which detaches the original object);
-                # shutdown() on it ends the connection for every descriptor.
-                with self._lock:
-                    self._sock = sock.dup()
-                    fire_now = self.fired
-                if fire_now:
-                    self._fire()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
-
-
-def _failed(outcome: str, detail: str) -> _Answer:
-    return _Answer(Attempt(0, "", 0, None, None, outcome, detail))
-
-
-def _classify(exc: httpx.HTTPError) -> tuple[str, str]:
-    """Name a transport failure: refused, dns, tls, timeout, protocol or error."""
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and len(chain) < 10:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    root = chain[-1]
-    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        msg = getattr(root, "verify_message", None) or str(root)
-        return "tls", f"TLS verification failed: {msg}"
-    if any(isinstance(e, ssl.SSLError) for e in chain):
-        return "tls", f"TLS handshake failed: {root}"
-    if any(isinstance(e, socket.gaierror) for e in chain):
-        return "dns", f"could not resolve host: {root}"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return "refused", "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", f"timed out ({type(exc).__name__})"
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.ReadError)):
-        return "protocol", f"protocol error: {exc or type(exc).__name__}"
-    return "error", f"{type(exc).__name__}: {exc}"
-
-
-def _read_capped(chunks: Iterator[bytes]) -> tuple[bytes, bool]:
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > MAX_BODY_BYTES:
-            return bytes(buf[:MAX_BODY_BYTES]), True
-    return bytes(buf), False
+        self.probe.close()
 
 
 def _excerpt(text: str) -> str:
     flat = " ".join(text[: EXCERPT_CHARS * 2].split())[:EXCERPT_CHARS]
     return "".join(ch if ch.isprintable() else "?" for ch in flat)  # NULs and escapes stay out
-
-
-def _decode_body(raw: bytes, encoding: str) -> bytes:
-    """Undo gzip/deflate ourselves with a size cap: a bomb must not be inflated whole."""
-    enc = encoding.strip().lower()
-    if enc in ("", "identity"):
-        return raw
-    if enc in ("gzip", "x-gzip", "deflate"):
-        wbits = zlib.MAX_WBITS | 32  # auto-detect gzip or zlib headers
-        try:
-            d = zlib.decompressobj(wbits)
-            out = d.decompress(raw, MAX_BODY_BYTES + 1)
-        except zlib.error as exc:
-            raise ValueError(f"protocol error: bad {enc} body ({exc})") from None
-        return out  # one byte past the cap tells the caller it was truncated
-    raise ValueError(f"protocol error: unsupported content-encoding {encoding!r}")
 
 
 def _parse_json(text: str, *, json_declared: bool) -> object:
@@ -606,14 +311,6 @@ def _retry_after(value: str | None) -> float | None:
     if value and value.strip().isdigit():
         return float(value.strip())
     return None  # HTTP-date form: our own backoff is a fine substitute
-
-
-def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
-    if isinstance(verify, bool):
-        return verify
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)
 
 
 def _join_url(base_url: str, path: str) -> str:

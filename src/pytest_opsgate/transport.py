@@ -1,16 +1,19 @@
 """Capped I/O under httpx: a deadline-bounded httpcore backend and a size-capped body decoder.
 
-The decoder undoes gzip, deflate and br in steps of at most 64 KiB, up to a byte cap. The
+The decoder undoes gzip, deflate and br in steps of at most 64 KiB, up to a byte cap; the
+client reads through it with `_read_capped`, the readiness probe with `decode_capped`. The
 deadline lives in a context variable the caller sets for one request, so every socket
 operation of that request (connect, TLS, write, read) waits at most the time left.
 `_install_deadline` wraps `HTTPTransport._pool._network_backend` and fails loudly when that
-httpcore internal is missing.
+httpcore internal is missing. `ssl_context_for` turns a CA bundle path into what httpx wants.
 """
 
 from __future__ import annotations
 
 import contextvars
 import importlib
+import os
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -20,10 +23,9 @@ import httpcore
 import httpx
 
 if TYPE_CHECKING:
-    import ssl
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
-__all__ = ["ACCEPT_ENCODING"]
+__all__ = ["ACCEPT_ENCODING", "decode_capped", "ssl_context_for"]
 
 _STEP = 64 * 1024  # largest piece a decompressor may produce at once
 _WRITE_PIECE = 16 * 1024  # each piece of an upload gets the deadline re-checked
@@ -236,6 +238,20 @@ class _Body:
         return self.chunks[0] if self.chunks else b""
 
 
+def _take(body: _Body, pieces: Iterator[bytes], cap: int) -> bool:
+    """Append decoded pieces to `body` up to `cap`; False once the cap cut the body."""
+    for piece in pieces:
+        room = cap - body.size
+        if len(piece) > room:
+            body.chunks.append(piece[:room])
+            body.size = cap
+            body.capped = True
+            return False
+        body.chunks.append(piece)
+        body.size += len(piece)
+    return True
+
+
 def _read_capped(response: httpx.Response, body: _Body, cap: int, deadline: _Deadline) -> None:
     encoding = response.headers.get("content-encoding", "")
     try:
@@ -245,18 +261,9 @@ def _read_capped(response: httpx.Response, body: _Body, cap: int, deadline: _Dea
 
     def take(pieces: Iterator[bytes]) -> bool:
         try:
-            for piece in pieces:
-                room = cap - body.size
-                if len(piece) > room:
-                    body.chunks.append(piece[:room])
-                    body.size = cap
-                    body.capped = True
-                    return False
-                body.chunks.append(piece)
-                body.size += len(piece)
+            return _take(body, pieces, cap)
         except _DECODE_ERRORS as exc:
             raise httpx.DecodingError(f"invalid {encoding} data: {exc}") from None
-        return True
 
     for raw in response.iter_raw():
         if not take(decoder.feed(raw)):
@@ -265,3 +272,31 @@ def _read_capped(response: httpx.Response, body: _Body, cap: int, deadline: _Dea
             deadline.limited = True
             raise httpx.ReadTimeout("total deadline exceeded")
     take(decoder.flush())
+
+
+_DECODABLE = frozenset({"", "gzip", "x-gzip", "deflate", "br"})
+
+
+def decode_capped(chunks: Iterable[bytes], encoding: str, limit: int) -> tuple[bytes, bool]:
+    """Decode `chunks` up to `limit` bytes: (data, cut); ValueError for bad or unknown codings."""
+    # Unlike `_read_capped`, an unknown coding is an error: undecoded bytes are not a body.
+    decoder = _BoundedDecoder(encoding)
+    if decoder.coding not in _DECODABLE:
+        raise ValueError(f"unsupported content-encoding {encoding!r}")
+    body = _Body()
+    try:
+        if all(_take(body, decoder.feed(raw), limit) for raw in chunks):
+            _take(body, decoder.flush(), limit)
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"bad {decoder.coding} body ({exc})") from None
+    return body.data, body.capped
+
+
+def ssl_context_for(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """What to pass httpx as `verify`: a CA bundle path (file or directory) becomes a context."""
+    if not isinstance(verify, str):
+        return verify
+    # httpx 0.28 deprecates verify=<path>; build the context it would have built.
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
