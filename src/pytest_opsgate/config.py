@@ -159,6 +159,18 @@ class GateSettings:
     secret_envs: list[str] = field(default_factory=list)
     redactor: Redactor | None = None
     is_worker: bool = False
+    keep_going: bool = False
+    start_cmd: str | None = None
+    seed_cmd: str | None = None
+    logs_cmd: str | None = None
+    stop_cmd: str | None = None
+    cmd_timeout_s: float = 300.0
+    on_fail: str | None = None
+    on_pass: str | None = None
+    baseline_path: Path | None = None
+    save_baseline_path: Path | None = None
+    regression_tolerance: float = 0.10
+    regression_floor_ms: float = 5.0
 
     @property
     def active(self) -> bool:
@@ -174,6 +186,20 @@ class GateSettings:
     def display_url(self) -> str:
         """Base URL without credentials."""
         return strip_credentials(self.base_url) if self.base_url else "(none)"
+
+
+def fraction(text: str) -> float:
+    """Option type for tolerances: ``10%`` or ``0.1``."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a fraction; use e.g. 10% or 0.1"
+        ) from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; use e.g. 10%")
+    return value
 
 
 def resolve(
@@ -275,6 +301,13 @@ def load_settings(config: pytest.Config) -> GateSettings:
     if ca_bundle and not Path(ca_bundle).is_file():
         raise GateUsageError(f"--gate-ca-bundle {ca_bundle!r} does not exist; pass a PEM file")
     verify: bool | str = False if insecure else (ca_bundle or True)
+    baseline = resolve(config, "baseline", str, "")
+    if gates and baseline and not Path(baseline).is_file():
+        raise GateUsageError(
+            f"--gate-baseline {baseline!r} does not exist; pass the gate.json of an earlier "
+            "green run (written by --gate-save-baseline) or drop the option"
+        )
+    save_baseline = resolve(config, "save-baseline", str, "")
     return GateSettings(
         gates=gates,
         base_url=base_url,
@@ -293,4 +326,16 @@ def load_settings(config: pytest.Config) -> GateSettings:
         verify=verify,
         secret_envs=resolve_list(config, "secret-env"),
         is_worker=hasattr(config, "workerinput"),
+        keep_going=bool(config.getoption("gate_keep_going", default=False)),
+        start_cmd=resolve(config, "start-cmd", str, "") or None,
+        seed_cmd=resolve(config, "seed-cmd", str, "") or None,
+        logs_cmd=resolve(config, "logs-cmd", str, "") or None,
+        stop_cmd=resolve(config, "stop-cmd", str, "") or None,
+        cmd_timeout_s=resolve(config, "cmd-timeout", duration, 300.0),
+        on_fail=resolve(config, "on-fail", str, "") or None,
+        on_pass=resolve(config, "on-pass", str, "") or None,
+        baseline_path=Path(baseline) if baseline else None,
+        save_baseline_path=Path(save_baseline) if save_baseline else None,
+        regression_tolerance=resolve(config, "regression-tolerance", fraction, 0.10),
+        regression_floor_ms=resolve(config, "regression-floor", duration, 0.005) * 1000.0,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ from .metrics import MetricsStore
 
 if TYPE_CHECKING:
     from .config import GateSettings
+    from .lifecycle import CommandResult
     from .readiness import ReadinessResult
     from .slo import SLOResult
     from .verdict import Verdict
@@ -35,7 +38,8 @@ class TestOutcome:
 class GateState:
     """What a gate run learned; the controller's copy holds the merged view of all workers."""
 
-    metrics: MetricsStore = field(default_factory=MetricsStore)
+    metrics: MetricsStore = field(default_factory=MetricsStore)  # gate_client and page loads
+    load_metrics: MetricsStore = field(default_factory=MetricsStore)  # Locust traffic
     slo_results: list[SLOResult] = field(default_factory=list)
     readiness: ReadinessResult | None = None
     readiness_error: str | None = None
@@ -43,6 +47,10 @@ class GateState:
     artifacts: list[Path] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    commands: list[CommandResult] = field(default_factory=list)
+    hooks: list[CommandResult] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_monotonic: float = field(default_factory=time.monotonic)
 
     def add_artifact(self, path: Path) -> None:
         """List a file in the run's evidence (gate.json)."""
@@ -53,6 +61,7 @@ class GateState:
         """Plain data an xdist worker sends to the controller."""
         return {
             "metrics": self.metrics.to_dict(),
+            "load_metrics": self.load_metrics.to_dict(),
             "slo_results": [result.to_dict() for result in self.slo_results],
             "artifacts": [str(path) for path in self.artifacts],
             "deselected": dict(self.deselected),
@@ -63,6 +72,7 @@ class GateState:
         from .slo import SLOResult
 
         self.metrics.merge(MetricsStore.from_dict(data.get("metrics", {})))
+        self.load_metrics.merge(MetricsStore.from_dict(data.get("load_metrics", {})))
         self.slo_results.extend(SLOResult.from_dict(item) for item in data.get("slo_results", []))
         for path in data.get("artifacts", []):
             self.add_artifact(Path(path))

@@ -1,0 +1,79 @@
+"""Public fixtures: ``gate_client``, ``gate_slo``, ``gate_target``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import config as cfg
+from .state import get_settings, get_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .client import Exchange, GateClient
+    from .sampling import GateSLO
+
+exchanges_key = pytest.StashKey[list["Exchange"]]()
+
+
+def item_exchanges(item: pytest.Item) -> list[Exchange]:
+    """The HTTP exchanges a test recorded; they become evidence when it fails."""
+    return item.stash.setdefault(exchanges_key, [])
+
+
+@pytest.fixture
+def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
+    """An httpx client bound to the base URL that records every exchange as evidence."""
+    from .client import GateClient, Timeouts
+    from .redact import default_redactor
+
+    config = request.config
+    settings = get_settings(config)
+    base_url = settings.base_url or cfg.find_base_url(config)
+    if not base_url:
+        raise pytest.UsageError("gate_client needs a target; pass --base-url URL")
+    state = get_state(config)
+    exchanges = item_exchanges(request.node)
+
+    def on_exchange(exchange: Exchange) -> None:
+        exchanges.append(exchange)
+        # 4xx answers are often what a check asks for (401 on a wrong key); the run's
+        # error rate counts what an SLO counts: transport errors and 5xx.
+        ok = exchange.error is None and exchange.status is not None and exchange.status < 500
+        state.metrics.record(exchange.name, exchange.elapsed_ms, ok=ok)
+
+    total = settings.request_timeout_s
+    client = GateClient(
+        base_url,
+        timeouts=Timeouts(connect=min(5.0, total), read=min(10.0, total), total=total),
+        max_body_bytes=settings.max_body_bytes,
+        verify=settings.verify,
+        redactor=settings.redactor or default_redactor(),
+        on_exchange=on_exchange,
+    )
+    with client:
+        yield client
+
+
+@pytest.fixture
+def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> GateSLO:
+    """Latency sampling and SLO assertions (p50/p95/p99, error rate) through gate_client."""
+    from .sampling import GateSLO
+
+    return GateSLO(gate_client, min_samples=get_settings(request.config).min_samples)
+
+
+@pytest.fixture(scope="session")
+def gate_target(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """What readiness learned of the target: url, version, seconds until ready."""
+    state = get_state(pytestconfig)
+    settings = get_settings(pytestconfig)
+    info: dict[str, Any] = {"url": settings.display_url, "version": None, "ready_after_s": None}
+    if state.readiness is not None:
+        info.update(version=state.readiness.version, ready_after_s=state.readiness.waited_s)
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput and workerinput.get("opsgate_target"):
+        info.update(workerinput["opsgate_target"])
+    return info
