@@ -290,3 +290,41 @@ def test_sigterm_writes_aborted_gate_json_and_runs_stop(
     doc = _gate_json(artifacts)
     assert doc["verdict"] == "ABORTED"
     assert doc["exit_code"] == 2
+
+
+def test_not_ready_still_writes_evidence_and_runs_stop(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PASSING)
+    artifacts = pytester.path / "artifacts"
+    stopped = pytester.path / "stopped"
+    result = pytester.runpytest(
+        "--gate=smoke",
+        f"--base-url=http://127.0.0.1:{_free_port()}",
+        f"--gate-artifacts={artifacts}",
+        "--gate-ready-timeout=1",
+        "--gate-logs-cmd=echo why-it-failed",
+        f"--gate-stop-cmd=touch {stopped}",
+    )
+    assert result.ret == 10
+    assert stopped.exists()
+    doc = _gate_json(artifacts)
+    assert doc["verdict"] == "ERROR"
+    assert doc["exit_code"] == 10
+    assert "refused" in doc["readiness"]["error"]
+    assert "why-it-failed" in (artifacts / "stack-logs.txt").read_text()
+    result.stdout.fnmatch_lines(["*VERDICT: ERROR*"])
+
+
+def test_failing_start_command_is_an_error_before_any_request(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    pytester.makepyfile(PASSING)
+    artifacts = pytester.path / "artifacts"
+    result = pytester.runpytest(
+        "--gate=smoke",
+        f"--base-url={demo.url}",
+        f"--gate-artifacts={artifacts}",
+        "--gate-start-cmd=exit 3",
+    )
+    assert result.ret == 11
+    assert "--gate-start-cmd failed (exit 3)" in result.stdout.str() + result.stderr.str()
+    assert _gate_json(artifacts)["verdict"] == "ERROR"

@@ -44,8 +44,9 @@ def decide(settings: GateSettings, state: GateState, exitstatus: int) -> Decisio
         return Decision(Verdict.ABORTED, VERDICT_EXIT_CODES[Verdict.ABORTED], ["interrupted"])
     if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         return Decision(Verdict.ERROR, None, [f"pytest exited with {exitstatus}"])
-    if state.readiness_error is not None:
-        return Decision(Verdict.ERROR, None, [state.readiness_error.splitlines()[0]])
+    if state.early_stop is not None:
+        verdict, code, message = state.early_stop
+        return Decision(verdict, code, [message.splitlines()[0]])
 
     evaluate_global_slos(settings, state)
     verdicts: list[Verdict] = []

@@ -126,6 +126,8 @@ class GateSession:
 
     def _stop_early(self, message: str, code: ExitCode) -> None:
         """End the run before any test: evidence, logs, stop command, then exit ``code``."""
+        verdict = Verdict.FAIL if code == ExitCode.FAIL else Verdict.ERROR
+        self.state.early_stop = (verdict, int(code), message)
         decision = self._finish(code)
         for line in _summary(self.config, self.settings, self.state, decision):
             _write_line(self.config, line)
