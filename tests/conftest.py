@@ -18,6 +18,15 @@ REPO_ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))  # faultserver.py is a test-side module, not a package
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-playwright's soft-assertion scope cannot nest, which breaks in-process pytester
+    # runs; this suite drives browsers only in subprocesses, so it does without the plugin
+    # (make test also passes -p no:playwright).
+    plugin = config.pluginmanager.get_plugin("playwright")
+    if plugin is not None:
+        config.pluginmanager.unregister(plugin)
+
+
 @pytest.fixture(scope="session")
 def demo() -> Iterator[DemoServer]:
     """The demo service on a free loopback port, shared by the whole session (do not mutate)."""

@@ -66,6 +66,7 @@ class GateState:
             "slo_results": [result.to_dict() for result in self.slo_results],
             "artifacts": [str(path) for path in self.artifacts],
             "deselected": dict(self.deselected),
+            "notes": list(self.notes),
         }
 
     def merge_workeroutput(self, data: dict[str, Any]) -> None:
@@ -78,6 +79,7 @@ class GateState:
         for path in data.get("artifacts", []):
             self.add_artifact(Path(path))
         self.deselected.update(data.get("deselected", {}))
+        self.notes.extend(note for note in data.get("notes", []) if note not in self.notes)
 
 
 def get_settings(config: pytest.Config) -> GateSettings:
