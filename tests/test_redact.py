@@ -224,3 +224,19 @@ def test_json_layout_is_kept_when_nothing_is_sensitive(r: Redactor) -> None:
 
 def test_default_redactor_is_process_wide() -> None:
     assert default_redactor() is default_redactor()
+
+
+def test_url_valued_headers_lose_query_secrets() -> None:
+    from pytest_opsgate.redact import REDACTED, Redactor
+
+    redactor = Redactor()
+    headers = redactor.redact_headers(
+        {
+            "Location": "/login?next=/account&token=abc123def456",
+            "Refresh": "0; url=/x?api_key=zzz987654321",
+            "Content-Type": "text/html",
+        }
+    )
+    assert headers["location"] == f"/login?next=/account&token={REDACTED}"
+    assert "zzz987654321" not in headers["refresh"]
+    assert headers["content-type"] == "text/html"

@@ -70,8 +70,8 @@ def decide(settings: GateSettings, state: GateState, exitstatus: int) -> Decisio
         verdicts.append(Verdict.ERROR)
         reasons.append(
             f"no test ran in --gate={','.join(settings.ordered_gates)}; a gate with nothing "
-            "measured is never a pass (add tests under suites/<gate>/ or mark them with "
-            "@pytest.mark.gate)"
+            "measured is never a pass (add tests under suites/<gate>/, mark them with "
+            "@pytest.mark.gate, or declare smoke checks in opsgate.toml)"
         )
     verdict = combine(verdicts)
     return Decision(verdict, VERDICT_EXIT_CODES[verdict], reasons)

@@ -74,6 +74,10 @@ _JSON_PAIR = re.compile(
 _FORM_PAIR = re.compile(r"(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<value>[^&\s\"'<>;,]+)")
 
 
+# Headers whose value is a URL: a redirect to /login?token=... must not carry the token.
+_URL_HEADERS = frozenset({"location", "content-location", "link-target", "referer", "origin"})
+
+
 class Redactor:
     """Knows which names are sensitive and which values are secrets, and scrubs both."""
 
@@ -167,8 +171,16 @@ class Redactor:
                 self._register_header_value(name, value)
         out: dict[str, str] = {}
         for name, value in pairs:
-            shown = REDACTED if self.is_sensitive_name(name) else self.redact_text(value)
             key = name.lower()
+            if self.is_sensitive_name(name):
+                shown = REDACTED
+            elif key in _URL_HEADERS:
+                shown = self.redact_url(value)
+            elif key == "refresh" and "url=" in value.lower():
+                delay, _, target = value.partition("=")
+                shown = f"{delay}={self.redact_url(target)}"
+            else:
+                shown = self.redact_text(value)
             # Repeated headers (Set-Cookie, Via) are joined rather than silently dropped.
             out[key] = f"{out[key]}, {shown}" if key in out and shown != REDACTED else shown
         return out

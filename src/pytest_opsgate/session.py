@@ -386,6 +386,7 @@ class XdistHooks:
             node.workerinput["opsgate_target"] = {
                 "version": state.readiness.version,
                 "ready_after_s": state.readiness.waited_s,
+                "path": state.readiness.path,
             }
 
     @pytest.hookimpl(optionalhook=True)
