@@ -627,6 +627,7 @@ class FaultServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._heal: asyncio.TimerHandle | None = None
+        self._held: socket.socket | None = None  # the port, kept bound while refusing
         self._serial = itertools.count(1)
 
     # lifecycle
@@ -687,16 +688,28 @@ class FaultServer:
         with self._lock:
             self._routes[path] = behaviour
 
-    def refuse_for(self, seconds: float) -> None:
-        """Close the listener (and open connections, like a restart) now; listen again later."""
+    def refuse_for(self, seconds: float, *, hold_port: bool = True) -> None:
+        """Close the listener (and open connections, like a restart) now; listen again later.
+
+        With ``hold_port`` the port stays bound but not listening meanwhile: connections are
+        still refused, and no other process (an xdist worker binding port 0) can take it.
+        """
         self._call(self._close_listener(drop_connections=True))
+        if hold_port:
+            self._held = _bind_without_listening(self.port)
         self.healed_at = None
         loop = self._require_loop()
         loop.call_soon_threadsafe(self._schedule_heal, seconds)
 
     def stop_listening(self) -> None:
-        """Die: close the listener and every open connection, for good (F25)."""
+        """Die: close the listener and every open connection, for good (F25).
+
+        The port stays bound but not listening, so it keeps refusing connections and no
+        other process (an xdist worker binding port 0) can take it over.
+        """
         self._call(self._close_listener(drop_connections=True))
+        if self._held is None:
+            self._held = _bind_without_listening(self.port)
         self.died_at = time.monotonic()
 
     def stop_listening_after(self, seconds: float) -> None:
@@ -738,6 +751,14 @@ class FaultServer:
 
     async def _relisten(self) -> None:
         self._heal = None
+        if self._held is not None:
+            held, self._held = self._held, None
+            # Listening on the held socket itself leaves no moment in which the port is free.
+            self._server = await asyncio.start_server(
+                self._handle, sock=held, ssl=self._ssl, limit=_MAX_HEAD
+            )
+            self.healed_at = time.monotonic()
+            return
         for _ in range(50):  # the port may linger briefly; rebinding the same one is the point
             try:
                 await self._listen(self.port)
@@ -754,6 +775,9 @@ class FaultServer:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if drop_connections:
             for writer in list(self._writers):
                 writer.transport.abort()
@@ -807,6 +831,18 @@ class FaultServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1)
+
+
+def _bind_without_listening(port: int) -> socket.socket:
+    """A socket bound to the loopback port and never listening: connections to it are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _BadRequest(Exception):

@@ -133,7 +133,7 @@ def build_record(
     html = getattr(config.option, "htmlpath", None)
     junit = getattr(config.option, "xmlpath", None)
     redactor = settings.redactor
-    readiness = state.readiness
+    readiness = state.readiness or state.readiness_attempted
     return RunRecord(
         verdict=decision.verdict,
         exit_code=decision.exit_code if decision.exit_code is not None else 11,

@@ -119,10 +119,13 @@ class GateSession:
             self.state.readiness = wait_until_ready(spec)
         except NotReadyError as exc:
             self.state.readiness_error = str(exc)
-            self._stop_early(f"target not ready (verdict ERROR)\n{exc}", ExitCode.NOT_READY)
+            self.state.readiness_attempted = exc.result
+            first = str(exc).splitlines()[0]
+            self._stop_early(f"target not ready: {first}\n{exc}", ExitCode.NOT_READY)
         except VersionMismatchError as exc:
             self.state.readiness_error = str(exc)
-            self._stop_early(f"{exc} (verdict FAIL)", ExitCode.FAIL)
+            self.state.readiness_attempted = exc.result
+            self._stop_early(str(exc), ExitCode.FAIL)
 
     def _stop_early(self, message: str, code: ExitCode) -> None:
         """End the run before any test: evidence, logs, stop command, then exit ``code``."""

@@ -43,6 +43,7 @@ class GateState:
     slo_results: list[SLOResult] = field(default_factory=list)
     readiness: ReadinessResult | None = None
     readiness_error: str | None = None
+    readiness_attempted: ReadinessResult | None = None  # what a failed wait saw
     early_stop: tuple[Verdict, int, str] | None = None  # the run ended before any test
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
