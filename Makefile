@@ -45,9 +45,13 @@ test: $(STAMP) browser lint typecheck
 demo: $(STAMP) browser
 	$(PY) -m pytest_opsgate.demo.rungate
 
-bench: $(STAMP)
+# Timing goals live here, as ratios measured side by side, never in tests.
+bench: $(STAMP) browser
 	$(PY) benchmarks/readiness_lag.py
 	$(PY) benchmarks/plugin_overhead.py
+	$(PY) benchmarks/e2e_overhead.py
+	$(PY) benchmarks/load_accuracy.py
+	$(PY) benchmarks/load_throughput.py
 
 clean:
 	rm -rf $(VENV) gate-artifacts demo-report .pytest_cache .mypy_cache .ruff_cache

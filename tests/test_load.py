@@ -1,0 +1,579 @@
+"""The load gate end to end: real Locust child processes against real loopback servers.
+
+Runs are short (2-5 s, a few users). Time bounds asserted here derive from configured
+limits (run time, worker wait, the stop grace), never from how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_opsgate.demo import DemoOptions, start_demo
+from pytest_opsgate.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pytest_opsgate.demo import DemoServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
+LOCUST = Path(sys.executable).with_name("locust")
+SUBPROCESS_TIMEOUT = 120
+
+PING_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Pinger(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ping(self):
+        self.client.get("/ping")
+"""
+
+
+class CountingServer:
+    """A loopback HTTP server that answers every GET with a healthy JSON and counts paths."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        counts: dict[str, int] = {}
+        connections: set[socket.socket] = set()
+        lock = threading.Lock()
+        self.dead = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with lock:
+                    connections.discard(self.connection)
+                super().finish()
+
+            def do_GET(self) -> None:
+                if outer.dead:  # a dead service answers nothing, even on kept-alive sockets
+                    self.close_connection = True
+                    return
+                with lock:
+                    path = self.path.split("?", 1)[0]
+                    counts[path] = counts.get(path, 0) + 1
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.counts = counts
+        self._connections = connections
+        self._lock = lock
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # resets from clients that stop, or from stop() itself
+
+        self.httpd = Server((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def stop(self) -> None:
+        """Die: stop listening and drop every open connection."""
+        if self.dead:
+            return
+        self.dead = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        with self._lock:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def counting_server() -> Iterator[CountingServer]:
+    server = CountingServer()
+    yield server
+    server.stop()
+
+
+def gate_args(url: str, *extra: str) -> list[str]:
+    return ["--gate=load", f"--base-url={url}", "-p", "no:cacheprovider", *extra]
+
+
+def add_locustfile(pytester: pytest.Pytester, name: str, source: str | Path) -> Path:
+    folder = pytester.path / "locustfiles"
+    folder.mkdir(exist_ok=True)
+    target = folder / name
+    if isinstance(source, Path):
+        shutil.copy(source, target)
+    else:
+        target.write_text(source)
+    return target
+
+
+def result_of(pytester: pytest.Pytester, name: str) -> dict[str, Any]:
+    path = pytester.path / "gate-artifacts" / f"locustfiles-{name}-load" / "opsgate-result.json"
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytest project with an ini file (the rootdir) and no locustfiles yet."""
+    pytester.makeini("[pytest]\n")
+    return pytester
+
+
+# ---- through pytest
+
+
+def test_demo_locustfile_passes_without_locust_in_the_pytest_process(
+    project: pytest.Pytester, demo: DemoServer
+) -> None:
+    add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
+    project.makeconftest(
+        """
+        import sys
+        from pathlib import Path
+
+        def pytest_sessionfinish(session):
+            loaded = [name for name in ("locust", "gevent") if name in sys.modules]
+            Path("heavy-modules.txt").write_text(" ".join(loaded))
+        """
+    )
+    run = project.runpytest_subprocess(
+        *gate_args(demo.url, "--gate-run-time=3s", "--gate-users=4"), timeout=SUBPROCESS_TIMEOUT
+    )
+    run.assert_outcomes(passed=1)
+    run.stdout.fnmatch_lines(
+        ["*load locustfiles/demo.py*users*rps*p95*", "*GET /api/items/{id}*p95*PASSED*"]
+    )
+    assert (project.path / "heavy-modules.txt").read_text() == ""
+    folder = project.path / "gate-artifacts" / "locustfiles-demo.py-load"
+    for name in ("load-chart.png", "locust.html", "locust_stats.csv", "opsgate-result.json"):
+        assert (folder / name).is_file(), name
+    assert (folder / "load-chart.png").read_bytes().startswith(b"\x89PNG")
+    result = result_of(project, "demo.py")
+    assert result["verdict"] == "pass"
+    assert result["requests_total"] > 0
+
+
+def test_slow_service_fails_the_p95_slo_naming_the_endpoint(
+    project: pytest.Pytester, fresh_demo: DemoServer
+) -> None:
+    add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
+    fresh_demo.options.latency_ms = 900
+    # Enough users that every endpoint of the mix gets requests despite the slowness.
+    run = project.runpytest_subprocess(
+        *gate_args(fresh_demo.url, "--gate-run-time=4s", "--gate-users=10"),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    run.assert_outcomes(failed=1)
+    assert run.ret == 1
+    run.stdout.fnmatch_lines(
+        [
+            "*endpoint*statistic*measured*budget*samples*verdict*",
+            "*GET /api/items/{id}*p95*< 300 ms*FAILED*",
+            "*FAILED GET /api/items/{id} p95: p95 * is not < 300 ms*",
+        ]
+    )
+
+
+def test_failing_requests_fail_the_error_rate_slo_and_stop_the_load_early(
+    project: pytest.Pytester,
+) -> None:
+    add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
+    run_time = 15
+    with start_demo(DemoOptions(error_rate=0.05, seed=3)) as server:
+        run = project.runpytest_subprocess(
+            *gate_args(server.url, f"--gate-run-time={run_time}s", "--gate-users=6"),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    run.assert_outcomes(failed=1)
+    run.stdout.fnmatch_lines(["*stopped early: error_rate*", "*all*error_rate*< 1 %*FAILED*"])
+    result = result_of(project, "demo.py")
+    assert result["status"] == "aborted"
+    assert result["abort"]["kind"] == "slo"
+    assert result["duration_s"] < run_time - 2
+
+
+IDLE_LOCUSTFILE = """
+from locust import User, constant, task
+
+class Idle(User):
+    wait_time = constant(0.5)
+
+    @task
+    def nothing(self):
+        pass
+"""
+
+TYPO_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Reader(FastHttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def items(self):
+        self.client.get("/api/public/items")
+"""
+
+
+def test_no_samples_or_a_never_requested_endpoint_is_an_error_not_a_pass(
+    project: pytest.Pytester, demo: DemoServer
+) -> None:
+    add_locustfile(project, "idle.py", IDLE_LOCUSTFILE)
+    add_locustfile(project, "typo.py", TYPO_LOCUSTFILE)
+    # Settings from pyproject.toml this time: common ones, and an SLO for one locustfile.
+    project.makepyprojecttoml(
+        """
+        [tool.opsgate.load]
+        users = 2
+        run_time = "2s"
+
+        [tool.opsgate.load.locustfiles."typo.py"]
+        slo = ["GET /api/itemz: p95 < 1s"]
+        """
+    )
+    run = project.runpytest_subprocess(*gate_args(demo.url), timeout=SUBPROCESS_TIMEOUT)
+    assert run.ret == 11
+    run.assert_outcomes(failed=2)
+    run.stdout.fnmatch_lines_random(
+        [
+            "*insufficient samples: no request was sent*",
+            "*no requests recorded for 'GET /api/itemz' (did you mean*",
+        ]
+    )
+    typo = result_of(project, "typo.py")
+    assert (typo["users"], typo["run_time_s"]) == (2, 2)
+    assert typo["error_kind"] == "samples"
+
+
+def test_a_bad_load_setting_is_a_usage_error_before_any_request(
+    project: pytest.Pytester, counting_server: CountingServer
+) -> None:
+    add_locustfile(project, "ping.py", PING_LOCUSTFILE)
+    project.makepyprojecttoml('[tool.opsgate.load.locustfiles."ping.py"]\nuser = 5\n')
+    run = project.runpytest_subprocess(*gate_args(counting_server.url))
+    assert run.ret == 4
+    run.stderr.fnmatch_lines(["*ping.py*unknown key user; use users, spawn_rate*"])
+    warmup = project.runpytest_subprocess(
+        *gate_args(counting_server.url, "--gate-run-time=2s", "--gate-load-warmup=2s")
+    )
+    assert warmup.ret == 4
+    warmup.stderr.fnmatch_lines(["*--gate-load-warmup 2s is not shorter than --gate-run-time*"])
+    assert counting_server.total() == 0
+
+
+def test_a_target_that_dies_fails_stops_the_load_and_records_the_time_of_death(
+    project: pytest.Pytester, counting_server: CountingServer
+) -> None:
+    add_locustfile(project, "ping.py", PING_LOCUSTFILE)
+    run_time = 20
+
+    def kill_when_loaded() -> None:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while counting_server.counts.get("/ping", 0) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counting_server.stop()
+
+    killer = threading.Thread(target=kill_when_loaded, daemon=True)
+    killer.start()
+    run = project.runpytest_subprocess(
+        *gate_args(counting_server.url, f"--gate-run-time={run_time}s", "--gate-users=2"),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    killer.join(timeout=5)
+    run.assert_outcomes(failed=1)
+    assert run.ret == 1
+    run.stdout.fnmatch_lines(["*target stopped answering at t=* s: *", "*target died at 20*"])
+    result = result_of(project, "ping.py")
+    assert result["target_down"]["at_s"] > 0
+    assert result["target_down"]["last_success_s"] <= result["target_down"]["at_s"]
+    assert result["duration_s"] < run_time - 5
+
+
+BURN_LOCUSTFILE = """
+import time
+from locust import User, constant, task
+
+SLOS = ["burn: p95 < 10s"]
+
+class Burner(User):
+    wait_time = constant(0.01)
+
+    @task
+    def burn(self):
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.15:
+            pass
+        self.environment.events.request.fire(
+            request_type="CPU", name="burn", response_time=(time.perf_counter() - start) * 1000,
+            response_length=0, exception=None, context={},
+        )
+"""
+
+
+def test_a_saturated_generator_is_an_error_not_a_service_failure(
+    project: pytest.Pytester, demo: DemoServer
+) -> None:
+    add_locustfile(project, "burn.py", BURN_LOCUSTFILE)
+    run = project.runpytest_subprocess(
+        *gate_args(demo.url, "--gate-run-time=5s", "--gate-users=3"), timeout=SUBPROCESS_TIMEOUT
+    )
+    assert run.ret == 11
+    run.stdout.fnmatch_lines(["*load generator saturated*not trustworthy*"])
+    assert result_of(project, "burn.py")["cpu"]["saturated"] is True
+
+
+def test_an_expected_worker_that_never_connects_is_an_error_after_a_bounded_wait(
+    project: pytest.Pytester, demo: DemoServer
+) -> None:
+    add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
+    wait_s, run_s = 2, 2
+    started = time.monotonic()
+    run = project.runpytest_subprocess(
+        *gate_args(
+            demo.url,
+            f"--gate-run-time={run_s}s",
+            "--gate-load-expect-workers=1",
+            f"--gate-load-bind=127.0.0.1:{free_port()}",
+            f"--gate-load-workers-wait={wait_s}s",
+        ),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    elapsed = time.monotonic() - started
+    assert run.ret == 11
+    run.stdout.fnmatch_lines(["*expected 1 load worker(s), 0 connected within 2 s*"])
+    assert elapsed < wait_s + run_s + WATCHDOG_GRACE_S
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
+    project: pytest.Pytester, demo: DemoServer
+) -> None:
+    locustfile = add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
+    args = gate_args(demo.url, "--gate-run-time=60s", "--gate-users=4", "--gate-load-workers=2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            # Workers report every 3 s; wait until the master has merged some requests.
+            if re.search(r"load locustfiles/demo.py .* rps +[0-9]", line):
+                break
+            assert time.monotonic() < deadline, "no progress line from the load test"
+        assert _processes_mentioning(str(locustfile)), "Locust is not running"
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        output, _ = proc.communicate(timeout=STOP_WAIT_S + 10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, output
+    assert "VERDICT: ABORTED" in output
+    assert "load stopped by signal 15" in output
+    assert elapsed < STOP_WAIT_S + 5
+    assert _processes_mentioning(str(locustfile)) == []
+    result = result_of(project, "demo.py")
+    assert result["status"] == "interrupted"
+    assert result["requests_total"] > 0
+
+
+def _local_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 9))  # UDP connect sends nothing
+        except OSError:
+            return None
+        address = str(sock.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_a_non_loopback_target_is_refused_before_any_request(project: pytest.Pytester) -> None:
+    address = _local_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    add_locustfile(project, "ping.py", PING_LOCUSTFILE)
+    server = CountingServer(host=address)
+    try:
+        refused = project.runpytest_subprocess(
+            *gate_args(server.url, "--gate-run-time=2s"), timeout=SUBPROCESS_TIMEOUT
+        )
+        allowed = project.runpytest_subprocess(
+            *gate_args(server.url, f"--gate-allow-host={address}", "--collect-only"),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    finally:
+        server.stop()
+    assert refused.ret == 4
+    refused.stderr.fnmatch_lines([f"*refusing to send load to '{address}'*--gate-allow-host*"])
+    assert "refusing" not in allowed.stdout.str() + allowed.stderr.str()
+    allowed.stdout.fnmatch_lines(["*LocustfileItem locustfiles/ping.py*"])
+    assert server.total() == 0
+
+
+def test_two_local_workers_merge_to_exactly_the_requests_they_sent(
+    project: pytest.Pytester, counting_server: CountingServer
+) -> None:
+    add_locustfile(project, "ping.py", PING_LOCUSTFILE)
+    users = 4
+    run = project.runpytest_subprocess(
+        *gate_args(
+            counting_server.url,
+            "--gate-run-time=4s",
+            "--gate-load-warmup=1s",
+            f"--gate-users={users}",
+            "--gate-load-workers=2",
+            "--gate-slo=GET /ping: p95 < 5s",
+        ),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    run.assert_outcomes(passed=1)
+    result = result_of(project, "ping.py")
+    per_worker = result["workers"]["requests"]
+    assert len(per_worker) == 2
+    assert all(count > 0 for count in per_worker.values())
+    assert result["requests_total"] == sum(per_worker.values())
+    locust_json = project.path / "gate-artifacts" / "locustfiles-ping.py-load" / "locust.json"
+    locust_total = sum(entry["num_requests"] for entry in json.loads(locust_json.read_text()))
+    assert result["requests_total"] == locust_total
+    # A request in flight when users stop is answered but never recorded.
+    assert 0 <= counting_server.counts["/ping"] - result["requests_total"] <= users
+    # The warmup second counts as sent but not as measured.
+    measured = next(row for row in result["endpoints"] if row["scope"] == "all")["requests"]
+    assert 0 < measured < result["requests_total"]
+    assert result["warmup_s"] == 1
+
+
+PLAIN_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+import pytest_opsgate.load.locust_ext  # noqa: F401
+
+SLOS = ["GET /api/public/items: p95 < 10s"]
+
+class Reader(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def items(self):
+        self.client.get("/api/public/items")
+"""
+
+
+def test_plain_locust_with_the_extension_exits_0_1_or_11(tmp_path: Path, demo: DemoServer) -> None:
+    simple = tmp_path / "simple.py"
+    simple.write_text(PLAIN_LOCUSTFILE)
+
+    def locust(locustfile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        command = [str(LOCUST), "-f", str(locustfile), "--headless", "-u", "2", "-t", "2s"]
+        return subprocess.run(
+            [*command, "-H", demo.url, "--only-summary", *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+
+    shipped = locust(DEMO_LOCUSTFILE, "-u", "4", "-t", "3s")
+    failed = locust(simple, "--opsgate-slo", "GET /api/public/items: p50 < 1us")
+    unmeasured = locust(simple, "--opsgate-slo", "GET /api/nothing: p95 < 1s")
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    assert "opsgate: load verdict PASS" in shipped.stdout
+    assert "GET /api/items/{id}" in shipped.stdout  # the shipped SLO table
+    assert failed.returncode == 1, failed.stdout
+    assert "FAILED GET /api/public/items p50" in failed.stdout
+    assert unmeasured.returncode == 11, unmeasured.stdout
+    assert "no requests recorded for 'GET /api/nothing'" in unmeasured.stdout
+
+
+SECRET_LOCUSTFILE = """
+import os
+from locust import FastHttpUser, constant, task
+
+class Leaky(FastHttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def leak(self):
+        token = os.environ["LOAD_TEST_TOKEN"]
+        self.client.get(f"/api/public/items?token={token}")
+        self.client.get(f"/api/missing?token={token}", headers={"Authorization": f"Bearer {token}"})
+"""
+
+
+def test_secrets_in_query_strings_never_reach_load_artifacts(
+    project: pytest.Pytester, demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sentinel = "opsgate-sentinel-5d41402abc"
+    monkeypatch.setenv("LOAD_TEST_TOKEN", sentinel)
+    add_locustfile(project, "leaky.py", SECRET_LOCUSTFILE)
+    run = project.runpytest_subprocess(
+        *gate_args(
+            demo.url,
+            "--gate-run-time=2s",
+            "--gate-users=2",
+            "--gate-secret-env=LOAD_TEST_TOKEN",
+            "--html=report.html",
+        ),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    assert run.ret == 1  # the 404s break the default error-rate SLO
+    written = [p for p in project.path.rglob("*") if p.is_file() and "locustfiles" not in p.parts]
+    assert any(p.name == "locust.html" for p in written)
+    leaks = [str(p) for p in written if sentinel.encode() in p.read_bytes()]
+    assert leaks == []
+    assert sentinel not in run.stdout.str() + run.stderr.str()
