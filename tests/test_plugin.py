@@ -387,3 +387,29 @@ def test_sigterm_aborts_with_exit_2(pytester: pytest.Pytester, demo: DemoServer)
     result = pytester.runpytest_subprocess("--gate=smoke", f"--base-url={demo.url}")
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*VERDICT: ABORTED (exit code 2)*"])
+
+
+def test_hung_test_is_stopped_and_judged_error(pytester: pytest.Pytester, demo: DemoServer) -> None:
+    pytester.makepyfile(
+        """
+        import time, pytest
+
+        @pytest.mark.gate("smoke")
+        def test_hangs():
+            time.sleep(120)
+
+        @pytest.mark.gate("smoke")
+        def test_after_it():
+            pass
+        """
+    )
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--gate=smoke", f"--base-url={demo.url}", "--gate-test-timeout=1"
+    )
+    assert time.monotonic() - started < 60  # bounded by the 1 s limit, not the 120 s sleep
+    assert result.ret == 11
+    result.stdout.fnmatch_lines(
+        ["*test_hangs still running after --gate-test-timeout=1s*", "*VERDICT: ERROR*"]
+    )
+    result.assert_outcomes(failed=1, passed=1)

@@ -160,6 +160,7 @@ class GateSettings:
     redactor: Redactor | None = None
     is_worker: bool = False
     keep_going: bool = False
+    test_timeout_s: float = 0.0  # 0: no limit
     start_cmd: str | None = None
     seed_cmd: str | None = None
     logs_cmd: str | None = None
@@ -327,6 +328,7 @@ def load_settings(config: pytest.Config) -> GateSettings:
         secret_envs=resolve_list(config, "secret-env"),
         is_worker=hasattr(config, "workerinput"),
         keep_going=bool(config.getoption("gate_keep_going", default=False)),
+        test_timeout_s=resolve(config, "test-timeout", duration, 600.0),
         start_cmd=resolve(config, "start-cmd", str, "") or None,
         seed_cmd=resolve(config, "seed-cmd", str, "") or None,
         logs_cmd=resolve(config, "logs-cmd", str, "") or None,

@@ -129,6 +129,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "skips e2e and load)",
     )
     group.addoption(
+        "--gate-test-timeout",
+        type=cfg.duration,
+        metavar="SECONDS",
+        help="a test still running after this long is stopped and judged ERROR, so a hung "
+        "test cannot hold the pipeline (default 600; 0 disables)",
+    )
+    group.addoption(
         "--gate-secret-env",
         action="append",
         default=[],
@@ -199,6 +206,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("opsgate_max_body", "string", "largest response body read"),
         ("opsgate_ca_bundle", "string", "CA bundle for TLS verification"),
         ("opsgate_secret_env", "linelist", "environment variables holding secrets"),
+        ("opsgate_test_timeout", "string", "time limit of one test"),
         ("opsgate_start_cmd", "string", "command that starts the stack"),
         ("opsgate_seed_cmd", "string", "command run once the target is ready"),
         ("opsgate_logs_cmd", "string", "command whose output is saved when not PASS"),

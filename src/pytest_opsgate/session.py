@@ -5,6 +5,7 @@ Registered by the plugin only when ``--gate`` selects at least one gate.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from .state import TestOutcome, get_settings, get_state
 from .verdict import ExitCode, Verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterator
 
     from .gate_verdict import Decision
 
@@ -197,6 +198,15 @@ class GateSession:
         if outcome is not None and outcome.verdict in (Verdict.FAIL, Verdict.ERROR):
             self.failed_phases.add(outcome.gate)
 
+    # ---- a hung test must not hold the pipeline
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        # Load tests are bounded by their own watchdog (--gate-run-time plus a grace).
+        limit = 0.0 if _primary_gate(item, self.settings.gates) == "load" else None
+        with _time_limit(self.settings.test_timeout_s if limit is None else limit, item.nodeid):
+            return (yield)
+
     # ---- evidence and per-test verdicts
 
     @pytest.hookimpl(wrapper=True)
@@ -349,6 +359,41 @@ def _one_line(report: pytest.TestReport) -> str:
     if crash is not None:
         return str(crash.message).splitlines()[0][:300]
     return str(report.longrepr or "").strip().splitlines()[-1][:300] if report.longrepr else ""
+
+
+class TestTimeoutError(GateError):
+    """A test ran past --gate-test-timeout; the gate could not measure (ERROR)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, nodeid: str) -> Iterator[None]:
+    """Raise TestTimeoutError in the test after ``seconds`` (SIGALRM; main thread, POSIX)."""
+    import signal
+    import threading
+
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TestTimeoutError(
+            f"{nodeid} still running after --gate-test-timeout={seconds:g}s; stopped it "
+            "(raise the option if the test is meant to take longer)"
+        )
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 def _abort_on_sigterm() -> None:
