@@ -60,24 +60,31 @@ def _slo_table_html(state: GateState) -> str:
     rows = []
     for result in state.slo_results:
         measured = "—" if result.measured is None else format_measure(result.slo, result.measured)
+        colour = {"passed": "#1a7f37", "failed": "#cf222e"}.get(result.verdict, "#9a6700")
         rows.append(
             "<tr>"
+            f"<td>{html.escape(result.source or '-')}</td>"
             f"<td>{html.escape(result.scope_label)}</td>"
             f"<td>{html.escape(result.slo.label)}</td>"
             f"<td>{html.escape(measured)}</td>"
             f"<td>{html.escape(result.slo.op)} "
             f"{html.escape(format_measure(result.slo, result.slo.budget))}</td>"
             f"<td>{result.samples}</td>"
-            f"<td>{html.escape(result.verdict)}</td>"
+            f"<td style='color:{colour};font-weight:bold'>{html.escape(result.verdict)}</td>"
             "</tr>"
         )
     if not rows:
         return "<p>No SLOs were evaluated.</p>"
     head = (
-        "<tr><th>endpoint</th><th>statistic</th><th>measured</th><th>budget</th>"
+        "<tr><th>gate</th><th>endpoint</th><th>statistic</th><th>measured</th><th>budget</th>"
         "<th>samples</th><th>verdict</th></tr>"
     )
-    return f"<table class='opsgate-slos'>{head}{''.join(rows)}</table>"
+    style = (
+        "<style>table.opsgate-slos{border-collapse:collapse;margin:8px 0}"
+        "table.opsgate-slos td,table.opsgate-slos th{border:1px solid #d0d7de;"
+        "padding:3px 8px;text-align:left}</style>"
+    )
+    return f"{style}<table class='opsgate-slos'>{head}{''.join(rows)}</table>"
 
 
 class HtmlReportHooks:

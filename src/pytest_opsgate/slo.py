@@ -245,9 +245,15 @@ _RIGHT_ALIGNED = {"measured", "samples"}
 
 
 def format_slo_table(results: Sequence[SLOResult]) -> str:
-    """An aligned plain-text table of results, then the reason for each one that did not pass."""
+    """An aligned plain-text table of results, then the reason for each one that did not pass.
+
+    A ``gate`` column leads when the results say which gate measured them.
+    """
+    with_gate = any(result.source for result in results)
+    headers = (("gate",) if with_gate else ()) + _HEADERS
     rows = [
         (
+            *((result.source or "-",) if with_gate else ()),
             result.scope_label,
             result.slo.label,
             format_measure(result.slo, result.measured),
@@ -257,16 +263,16 @@ def format_slo_table(results: Sequence[SLOResult]) -> str:
         )
         for result in results
     ]
-    widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(len(_HEADERS))]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         padded = [
             cell.rjust(width) if header in _RIGHT_ALIGNED else cell.ljust(width)
-            for cell, width, header in zip(cells, widths, _HEADERS, strict=True)
+            for cell, width, header in zip(cells, widths, headers, strict=True)
         ]
         return "  ".join(padded).rstrip()
 
-    lines = [line(_HEADERS), "  ".join("-" * width for width in widths)]
+    lines = [line(headers), "  ".join("-" * width for width in widths)]
     lines.extend(line(row) for row in rows)
     notes = [
         f"{result.verdict.upper()} {result.scope_label} {result.slo.label}: {result.reason}"
