@@ -83,6 +83,7 @@ class Redactor:
 
     def __init__(self, extra_header_patterns: Iterable[str] = ()) -> None:
         self._extra = [re.compile(p, re.IGNORECASE) for p in extra_header_patterns]
+        self._name_cache: dict[str, bool] = {}
         self._secrets: set[str] = set()  # every form of every secret
         self._registered: set[str] = set()  # the values as given
         self._pattern: re.Pattern[str] | None = None
@@ -140,6 +141,15 @@ class Redactor:
 
     def is_sensitive_name(self, name: str) -> bool:
         """Whether a header, query parameter or JSON key of this name holds a credential."""
+        # Names repeat on every request (Content-Type, Date...): judge each once.
+        cached = self._name_cache.get(name)
+        if cached is None:
+            cached = self._judge_name(name)
+            if len(self._name_cache) < 4096:
+                self._name_cache[name] = cached
+        return cached
+
+    def _judge_name(self, name: str) -> bool:
         lowered = name.strip().lower()
         if lowered in _ALWAYS_SENSITIVE:
             return True
