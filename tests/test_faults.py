@@ -55,7 +55,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 # Headroom for a busy 2-core CI box on top of the configured timeouts: the bounds below catch
 # a hang or a deadline that is not honoured, not a slow machine.
-MARGIN_S = 20.0
+MARGIN_S = 45.0
 READY_TIMEOUT_S = 1.5  # for targets that never become ready
 HEAL_TIMEOUT_S = 15.0  # for targets that do: ample, and far above the time they take
 REQUEST_TIMEOUT_S = 1.0

@@ -217,7 +217,7 @@ class GateSession:
         _redact_report(report, self.settings)
         gate = _primary_gate(item, self.settings.gates)
         report.user_properties.append(("opsgate_gate", gate))
-        if call.excinfo is not None and call.excinfo.errisinstance(GateError):
+        if call.excinfo is not None and call.excinfo.errisinstance((GateError, TestTimeoutError)):
             report.user_properties.append(("opsgate_verdict", Verdict.ERROR.value))
         if report.when == "teardown" or (report.failed and report.when == "call"):
             self._attach_evidence(item, report)
@@ -361,8 +361,14 @@ def _one_line(report: pytest.TestReport) -> str:
     return str(report.longrepr or "").strip().splitlines()[-1][:300] if report.longrepr else ""
 
 
-class TestTimeoutError(GateError):
-    """A test ran past --gate-test-timeout; the gate could not measure (ERROR)."""
+class TestTimeoutError(BaseException):
+    """A test ran past --gate-test-timeout (verdict ERROR).
+
+    A BaseException, like pytest's own outcomes, so ``except Exception`` in the test cannot
+    swallow it; the alarm also repeats every second until the test has stopped.
+    """
+
+    __test__ = False
 
 
 @contextlib.contextmanager
@@ -388,7 +394,7 @@ def _time_limit(seconds: float, nodeid: str) -> Iterator[None]:
         )
 
     signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:

@@ -230,10 +230,27 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         bind=pick("load-bind", "bind", bind_address, DEFAULT_BIND),
         workers_wait_s=pick("load-workers-wait", "workers_wait", cfg.duration, 60.0),
         allow_hosts=tuple(cfg.resolve_list(config, "allow-host")),
-        locust_args=tuple(cfg.resolve_list(config, "locust-arg")),
+        locust_args=_checked_locust_args(cfg.resolve_list(config, "locust-arg")),
     )
     check_consistency(settings, "")
     return settings
+
+
+# Arguments that would point Locust somewhere the loopback check never saw, or take over
+# what the gate itself sets (where results go, how the run ends).
+_GATE_OWNED_ARGS = ("-H", "--host", "-f", "--locustfile", "--master", "--worker")
+
+
+def _checked_locust_args(args: list[str]) -> tuple[str, ...]:
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in _GATE_OWNED_ARGS or (name.startswith("-H") and not name.startswith("--")):
+            raise GateUsageError(
+                f"--gate-locust-arg {arg!r} sets what the gate controls; pass the target with "
+                "--base-url (load goes to loopback unless --gate-allow-host names it) and "
+                "locustfiles with --gate-locustfile"
+            )
+    return tuple(args)
 
 
 def settings_for(config: pytest.Config, base: LoadSettings, locustfile: Path) -> LoadSettings:
