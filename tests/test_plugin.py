@@ -413,3 +413,40 @@ def test_hung_test_is_stopped_and_judged_error(pytester: pytest.Pytester, demo: 
         ["*test_hangs still running after --gate-test-timeout=1s*", "*VERDICT: ERROR*"]
     )
     result.assert_outcomes(failed=1, passed=1)
+
+
+def test_demo_started_degraded_exits_10_within_the_timeout(tmp_path) -> None:
+    """Issue 2's acceptance run: the real demo process with --degraded, the real gate."""
+    port_file = tmp_path / "port"
+    demo_command = [sys.executable, "-m", "pytest_opsgate.demo", "--port", "0", "--degraded"]
+    demo_proc = subprocess.Popen(
+        [*demo_command, "--port-file", str(port_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        (tmp_path / "test_smoke.py").write_text(
+            "import pytest\n\n@pytest.mark.gate('smoke')\ndef test_x():\n    pass\n"
+        )
+        started = time.monotonic()
+        gate_command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--gate=smoke"]
+        proc = subprocess.run(
+            [*gate_command, f"--base-url={url}", "--gate-ready-timeout=2", "test_smoke.py"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        demo_proc.terminate()
+        demo_proc.wait(timeout=10)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 10, output
+    assert "degraded" in output
+    assert elapsed < 2 + 45  # the readiness timeout plus start-up, not a hang
