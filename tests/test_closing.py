@@ -41,16 +41,23 @@ def _gate_json(artifacts: Path) -> dict:
     return doc
 
 
+def _smoke_gate(
+    pytester: pytest.Pytester, source: str, url: str, *args: str
+) -> tuple[pytest.RunResult, Path]:
+    """Run the smoke gate in-process on ``source``; returns the result and its artifacts folder."""
+    pytester.makepyfile(source)
+    artifacts = pytester.path / "artifacts"
+    result = pytester.runpytest(
+        "--gate=smoke", f"--base-url={url}", f"--gate-artifacts={artifacts}", *args
+    )
+    return result, artifacts
+
+
 def test_gate_json_and_md_on_pass_validate_against_the_shipped_schema(
     pytester: pytest.Pytester, demo: DemoServer
 ) -> None:
-    pytester.makepyfile(PASSING)
-    artifacts = pytester.path / "artifacts"
-    result = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url={demo.url}",
-        f"--gate-artifacts={artifacts}",
-        "--gate-slo=GET /healthz: p95 < 10s",
+    result, artifacts = _smoke_gate(
+        pytester, PASSING, demo.url, "--gate-slo=GET /healthz: p95 < 10s"
     )
     assert result.ret == 0
     doc = _gate_json(artifacts)
@@ -99,13 +106,11 @@ def test_logs_command_output_is_saved_on_fail_only(
 def test_on_fail_and_on_pass_hooks(
     pytester: pytest.Pytester, demo: DemoServer, source: str, expected_hook: str, exit_code: int
 ) -> None:
-    pytester.makepyfile(source)
-    artifacts = pytester.path / "artifacts"
     marker = pytester.path / "hook-ran"
-    result = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url={demo.url}",
-        f"--gate-artifacts={artifacts}",
+    result, artifacts = _smoke_gate(
+        pytester,
+        source,
+        demo.url,
         f'--gate-on-fail=echo "fail $OPSGATE_VERDICT $OPSGATE_REPORT" > {marker}',
         f'--gate-on-pass=echo "pass $OPSGATE_VERDICT $OPSGATE_REPORT" > {marker}',
     )
@@ -293,13 +298,11 @@ def test_sigterm_writes_aborted_gate_json_and_runs_stop(
 
 
 def test_not_ready_still_writes_evidence_and_runs_stop(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(PASSING)
-    artifacts = pytester.path / "artifacts"
     stopped = pytester.path / "stopped"
-    result = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url=http://127.0.0.1:{_free_port()}",
-        f"--gate-artifacts={artifacts}",
+    result, artifacts = _smoke_gate(
+        pytester,
+        PASSING,
+        f"http://127.0.0.1:{_free_port()}",
         "--gate-ready-timeout=1",
         "--gate-logs-cmd=echo why-it-failed",
         f"--gate-stop-cmd=touch {stopped}",
@@ -317,14 +320,7 @@ def test_not_ready_still_writes_evidence_and_runs_stop(pytester: pytest.Pytester
 def test_failing_start_command_is_an_error_before_any_request(
     pytester: pytest.Pytester, demo: DemoServer
 ) -> None:
-    pytester.makepyfile(PASSING)
-    artifacts = pytester.path / "artifacts"
-    result = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url={demo.url}",
-        f"--gate-artifacts={artifacts}",
-        "--gate-start-cmd=exit 3",
-    )
+    result, artifacts = _smoke_gate(pytester, PASSING, demo.url, "--gate-start-cmd=exit 3")
     assert result.ret == 11
     assert "--gate-start-cmd failed (exit 3)" in result.stdout.str() + result.stderr.str()
     assert _gate_json(artifacts)["verdict"] == "ERROR"

@@ -19,20 +19,29 @@ import json as _json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from faultserver import FaultServer, flap, json
+from gatekit import (
+    IDLE_LOCUSTFILE,
+    PING_LOCUSTFILE,
+    SUBPROCESS_TIMEOUT,
+    CountingServer,
+    add_locustfile,
+    burn_locustfile,
+    gate_args,
+    load_result,
+    non_loopback_address,
+    proc_table,
+)
 from pytest_opsgate.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
 from pytest_opsgate.load.recorder import DOWN_AFTER_S
 from test_faults import MARGIN_S, OK, Gate, GateRun, assert_verdict
@@ -44,20 +53,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-SUBPROCESS_TIMEOUT = 120
 MARKER_ENV = "FAULTS_LOAD_MARKER"  # not OPSGATE_*: the gate reads those as options
 LAUNCH_MODULE = b"pytest_opsgate.load.launch"
-
-PING_LOCUSTFILE = """
-from locust import FastHttpUser, constant, task
-
-class Pinger(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def ping(self):
-        self.client.get("/ping")
-"""
 
 
 @pytest.fixture
@@ -89,18 +86,11 @@ def marker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def marked_processes(marker: str) -> dict[int, int]:
     """pid -> parent pid of live processes (not zombies) whose environment holds ``marker``."""
     wanted = f"{MARKER_ENV}={marker}".encode()
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if wanted in environ and fields[0] != "Z":
-            found[int(entry.name)] = int(fields[1])
-    return found
+    return {
+        pid: ppid
+        for pid, (ppid, environ) in proc_table("environ").items()
+        if wanted in environ.split(b"\0")
+    }
 
 
 def survivors(marker: str, grace_s: float = 10.0) -> dict[int, int]:
@@ -126,21 +116,6 @@ def locust_workers(marker: str) -> list[int]:
     procs = marked_processes(marker)
     launched = {pid for pid in procs if LAUNCH_MODULE in command_line(pid)}
     return sorted(pid for pid in launched if procs[pid] in launched)
-
-
-def add_locustfile(gate: Gate, name: str, source: str) -> Path:
-    folder = gate.pytester.path / "locustfiles"
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def load_result(run: GateRun, name: str) -> dict[str, Any]:
-    """The load extension's JSON result for ``locustfiles/<name>``."""
-    path = run.artifacts / f"locustfiles-{name}-load" / "opsgate-result.json"
-    found: dict[str, Any] = _json.loads(path.read_text())
-    return found
 
 
 def load_run(gate: Gate, url: str, *args: str) -> GateRun:
@@ -172,7 +147,7 @@ def test_F22_five_percent_failed_requests_fail_the_error_rate_slo(
     # Every 20th request is a 500: exactly 5 %, whatever the request rate.
     failing = json({"error": "upstream timeout"}, status=500)
     server.route("/ping", flap([*[json({"pong": True})] * 19, failing]))
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     run_time = 6
     run = load_run(
         gate,
@@ -187,7 +162,7 @@ def test_F22_five_percent_failed_requests_fail_the_error_rate_slo(
     assert "error_rate" in reason
     assert "not < 1.00%" in reason
     run.result.stdout.fnmatch_lines(["*all*error_rate*%*< 1 %*FAILED*"])
-    result = load_result(run, "ping.py")
+    result = load_result(run.artifacts, "ping.py")
     (slo,) = result["slos"]
     assert slo["verdict"] == "failed"
     assert 0.03 <= slo["measured"] <= 0.06  # 1 in 20, give or take the requests cut off
@@ -201,17 +176,6 @@ def test_F22_five_percent_failed_requests_fail_the_error_rate_slo(
 
 
 # --------------------------------------------------------------------------- F23
-
-IDLE_LOCUSTFILE = """
-from locust import User, constant, task
-
-class Idle(User):
-    wait_time = constant(0.5)
-
-    @task
-    def nothing(self):
-        pass
-"""
 
 ALL_FAIL_LOCUSTFILE = """
 from locust import FastHttpUser, constant, task
@@ -245,9 +209,9 @@ def test_F23_no_successful_sample_or_unrecorded_metric_is_an_error(
 ) -> None:
     server.route("/broken", json({"error": "boom"}, status=500))
     server.route("/api/items", json({"items": []}))
-    add_locustfile(gate, "idle.py", IDLE_LOCUSTFILE)
-    add_locustfile(gate, "all_fail.py", ALL_FAIL_LOCUSTFILE)
-    add_locustfile(gate, "typo.py", TYPO_LOCUSTFILE)
+    add_locustfile(gate.pytester, "idle.py", IDLE_LOCUSTFILE)
+    add_locustfile(gate.pytester, "all_fail.py", ALL_FAIL_LOCUSTFILE)
+    add_locustfile(gate.pytester, "typo.py", TYPO_LOCUSTFILE)
     run_time = 2
     run = load_run(gate, server.url, f"--gate-run-time={run_time}s", "--gate-users=2")
     assert_verdict(run, "ERROR", 11)
@@ -266,7 +230,7 @@ def test_F23_no_successful_sample_or_unrecorded_metric_is_an_error(
     assert len(server.requests_for("/broken")) > 0
     assert len(server.requests_for("/api/items")) > 0
     for name in ("idle.py", "all_fail.py", "typo.py"):
-        result = load_result(run, name)
+        result = load_result(run.artifacts, name)
         assert (result["verdict"], result["exit_code"], result["error_kind"]) == (
             "error",
             11,
@@ -308,7 +272,7 @@ EXACT_P95_MS = 190.0
 def test_F24_p95_exactly_on_the_budget_follows_the_comparator(
     gate: Gate, demo: DemoServer, op: str, verdict: str, exit_code: int
 ) -> None:
-    add_locustfile(gate, "exact.py", EXACT_LOCUSTFILE)
+    add_locustfile(gate.pytester, "exact.py", EXACT_LOCUSTFILE)
     slo = f"GET /api/exact: p95 {op} {EXACT_P95_MS:g}ms"
     run_time = 2
     run = gate.run(
@@ -320,7 +284,7 @@ def test_F24_p95_exactly_on_the_budget_follows_the_comparator(
         subprocess=True,
     )
     assert_verdict(run, verdict, exit_code)
-    (result_slo,) = load_result(run, "exact.py")["slos"]
+    (result_slo,) = load_result(run.artifacts, "exact.py")["slos"]
     assert result_slo["samples"] > 0
     assert result_slo["samples"] % 20 == 0
     # The measured value is the budget's own bucket at the histogram's 0.1 % resolution.
@@ -342,7 +306,7 @@ def test_F24_p95_exactly_on_the_budget_follows_the_comparator(
 def test_F25_target_dying_mid_load_fails_stops_early_and_records_the_time(
     gate: Gate, server: FaultServer
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     run_time = 20
     # Die one second into the load, wherever the run's start-up left it.
     watcher = when(
@@ -363,7 +327,7 @@ def test_F25_target_dying_mid_load_fails_stops_early_and_records_the_time(
     reason = run.test_reason("ping.py")
     assert "load locustfiles/ping.py: FAIL" in reason
     assert "target stopped answering at t=" in reason
-    result = load_result(run, "ping.py")
+    result = load_result(run.artifacts, "ping.py")
     down = result["target_down"]
     # Recorded when it happened: not before the death, and within the detection delay.
     assert died_wall - 0.25 <= down["at_wall"] <= died_wall + DOWN_AFTER_S
@@ -380,33 +344,13 @@ def test_F25_target_dying_mid_load_fails_stops_early_and_records_the_time(
 
 # --------------------------------------------------------------------------- F26
 
-# Busy-waits inside the task: the generator's CPU, not the service, makes the latency, so
-# the SLO below "fails" on numbers that say nothing about the service.
-BURN_LOCUSTFILE = """
-import time
-from locust import User, constant, task
-
-SLOS = ["burn: p95 < 100ms"]
-
-class Burner(User):
-    wait_time = constant(0.01)
-
-    @task
-    def burn(self):
-        start = time.perf_counter()
-        while time.perf_counter() - start < 0.15:
-            pass
-        self.environment.events.request.fire(
-            request_type="CPU", name="burn", response_time=(time.perf_counter() - start) * 1000,
-            response_length=0, exception=None, context={},
-        )
-"""
-
 
 def test_F26_saturated_generator_is_an_error_not_a_service_failure(
     gate: Gate, demo: DemoServer
 ) -> None:
-    add_locustfile(gate, "burn.py", BURN_LOCUSTFILE)
+    # The task busy-waits: the generator's CPU, not the service, makes the latency, so the
+    # SLO "fails" on numbers that say nothing about the service.
+    add_locustfile(gate.pytester, "burn.py", burn_locustfile("burn: p95 < 100ms"))
     run_time = 5  # the CPU monitor needs two busy two-second samples
     run = gate.run(
         demo.url, f"--gate-run-time={run_time}s", "--gate-users=3", gate="load", subprocess=True
@@ -415,7 +359,7 @@ def test_F26_saturated_generator_is_an_error_not_a_service_failure(
     reason = run.test_reason("burn.py")
     assert "load locustfiles/burn.py: ERROR" in reason
     run.result.stdout.fnmatch_lines(["*load generator saturated*not trustworthy*"])
-    result = load_result(run, "burn.py")
+    result = load_result(run.artifacts, "burn.py")
     assert result["cpu"]["saturated"] is True
     assert result["error_kind"] == "saturation"
     # The latency SLO broke, yet the verdict is ERROR: the numbers are the generator's.
@@ -430,7 +374,7 @@ def test_F26_saturated_generator_is_an_error_not_a_service_failure(
 def test_F27_expected_worker_never_connecting_is_an_error_after_a_bounded_wait(
     gate: Gate, server: FaultServer, marker: str
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     wait_s, run_time = 2, 2
     run = load_run(
         gate,
@@ -444,7 +388,7 @@ def test_F27_expected_worker_never_connecting_is_an_error_after_a_bounded_wait(
     reason = run.test_reason("ping.py")
     assert "expected 1 load worker(s), 0 connected within 2 s" in reason
     assert "locust --worker --master-host" in reason  # the fix
-    assert load_result(run, "ping.py")["error_kind"] == "workers"
+    assert load_result(run.artifacts, "ping.py")["error_kind"] == "workers"
     assert server.requests_for("/ping") == []
     assert survivors(marker) == {}  # the master that waited is gone too
     assert run.elapsed_s < wait_s + run_time + WATCHDOG_GRACE_S + MARGIN_S
@@ -469,7 +413,7 @@ def kill_a_worker_under_load(
 def test_F27_worker_killed_mid_run_is_an_error_and_the_rest_are_stopped(
     gate: Gate, server: FaultServer, marker: str
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     run_time = 20
     watcher, victims = kill_a_worker_under_load(server, marker, signal.SIGKILL)
     run = load_run(
@@ -481,7 +425,7 @@ def test_F27_worker_killed_mid_run_is_an_error_and_the_rest_are_stopped(
     reason = run.test_reason("ping.py")
     assert re.search(r"load worker \S+ stopped sending heartbeats", reason), reason
     assert "the remaining workers were stopped, results are incomplete" in reason
-    result = load_result(run, "ping.py")
+    result = load_result(run.artifacts, "ping.py")
     assert result["error_kind"] == "workers"
     assert result["abort"]["kind"] == "worker_lost"
     assert result["duration_s"] < run_time
@@ -496,20 +440,17 @@ def test_F27_worker_killed_mid_run_is_an_error_and_the_rest_are_stopped(
 def test_F28_signal_during_load_aborts_with_a_partial_report_and_no_orphans(
     gate: Gate, server: FaultServer, marker: str, sig: signal.Signals
 ) -> None:
-    locustfile = add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    locustfile = add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     artifacts = gate.pytester.path / "evidence"
     run_time = 60
-    args = [
-        "--gate=load",
-        f"--base-url={server.url}",
+    args = gate_args(
+        server.url,
         "--gate-ready-path=/healthz",
         f"--gate-artifacts={artifacts}",
-        "-p",
-        "no:cacheprovider",
         f"--gate-run-time={run_time}s",
         "--gate-users=4",
         "--gate-load-workers=2",
-    ]
+    )
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],
@@ -546,7 +487,7 @@ def test_F28_signal_during_load_aborts_with_a_partial_report_and_no_orphans(
     assert stopped, run.output
     assert float(stopped.group(1)) < 5.0  # FAULTS.md: the load stops within 5 s
     assert f"partial report in {artifacts / 'locustfiles-ping.py-load'}" in run.output
-    partial = load_result(run, "ping.py")
+    partial = load_result(run.artifacts, "ping.py")
     assert partial["status"] == "interrupted"
     assert partial["requests_total"] > 0
     assert (artifacts / "locustfiles-ping.py-load" / "locust_stats.csv").is_file()
@@ -557,53 +498,12 @@ def test_F28_signal_during_load_aborts_with_a_partial_report_and_no_orphans(
 # --------------------------------------------------------------------------- F29
 
 
-class ElsewhereServer:
-    """Counts requests on this machine's non-loopback address: traffic never leaves the host."""
-
-    def __init__(self, host: str) -> None:
-        self.received: list[str] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                received.append(self.path)
-                body = b'{"status": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def non_loopback_address() -> str | None:
-    """This machine's own non-loopback IPv4 address, if it has one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("10.255.255.255", 9))  # UDP connect sends nothing
-        except OSError:
-            return None
-        address = str(sock.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
 @pytest.fixture
-def elsewhere() -> Iterator[ElsewhereServer]:
+def elsewhere() -> Iterator[CountingServer]:
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    target = ElsewhereServer(address)
+    target = CountingServer(host=address)
     yield target
     target.stop()
 
@@ -629,35 +529,25 @@ def refused(result: pytest.RunResult, host: str) -> None:
     ids=["test_net", "name_of_loopback", "ipv6_doc"],
 )
 def test_F29_non_loopback_base_url_is_refused_at_configure_time(gate: Gate, url: str) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     host = url.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
     # --collect-only: even a gate that forgot to refuse could send nothing off this machine.
     started = time.monotonic()
     result = gate.pytester.runpytest_subprocess(
-        "--gate=load",
-        f"--base-url={url}",
-        "--collect-only",
-        "-p",
-        "no:cacheprovider",
-        timeout=SUBPROCESS_TIMEOUT,
+        *gate_args(url, "--collect-only"), timeout=SUBPROCESS_TIMEOUT
     )
     refused(result, host)
     assert time.monotonic() - started < MARGIN_S
 
 
 def test_F29_non_loopback_target_receives_no_request_at_all(
-    gate: Gate, elsewhere: ElsewhereServer
+    gate: Gate, elsewhere: CountingServer
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     host = elsewhere.url.split("//", 1)[1].rsplit(":", 1)[0]
     started = time.monotonic()
     result = gate.pytester.runpytest_subprocess(
-        "--gate=load",
-        f"--base-url={elsewhere.url}",
-        "--gate-ready-path=/healthz",
-        "--gate-run-time=2s",
-        "-p",
-        "no:cacheprovider",
+        *gate_args(elsewhere.url, "--gate-ready-path=/healthz", "--gate-run-time=2s"),
         timeout=SUBPROCESS_TIMEOUT,
     )
     refused(result, host)
@@ -666,18 +556,17 @@ def test_F29_non_loopback_target_receives_no_request_at_all(
 
 
 def test_F29_non_loopback_host_smuggled_in_a_locust_argument_is_refused(
-    gate: Gate, server: FaultServer, elsewhere: ElsewhereServer
+    gate: Gate, server: FaultServer, elsewhere: CountingServer
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     result = gate.pytester.runpytest_subprocess(
-        "--gate=load",
-        f"--base-url={server.url}",
-        "--gate-ready-path=/healthz",
-        "--gate-run-time=2s",
-        "--gate-users=1",
-        f"--gate-locust-arg=--host={elsewhere.url}",
-        "-p",
-        "no:cacheprovider",
+        *gate_args(
+            server.url,
+            "--gate-ready-path=/healthz",
+            "--gate-run-time=2s",
+            "--gate-users=1",
+            f"--gate-locust-arg=--host={elsewhere.url}",
+        ),
         timeout=SUBPROCESS_TIMEOUT,
     )
     assert elsewhere.received == []
@@ -806,7 +695,7 @@ def test_F30_hung_test_that_swallows_exceptions_is_still_stopped(
 def test_F30_hung_locust_worker_is_an_error_and_leaves_no_process(
     gate: Gate, server: FaultServer, marker: str
 ) -> None:
-    add_locustfile(gate, "ping.py", PING_LOCUSTFILE)
+    add_locustfile(gate.pytester, "ping.py", PING_LOCUSTFILE)
     run_time = 20
     # SIGSTOP: the worker neither answers nor dies, and ignores the polite SIGINT.
     watcher, victims = kill_a_worker_under_load(server, marker, signal.SIGSTOP)
@@ -818,6 +707,6 @@ def test_F30_hung_locust_worker_is_an_error_and_leaves_no_process(
     assert_verdict(run, "ERROR", 11)
     reason = run.test_reason("locustfiles/ping.py::load")
     assert re.search(r"load worker \S+ stopped sending heartbeats", reason), reason
-    assert load_result(run, "ping.py")["duration_s"] < run_time
+    assert load_result(run.artifacts, "ping.py")["duration_s"] < run_time
     assert survivors(marker) == {}  # the stopped worker was killed, not left behind
     assert run.elapsed_s < run_time + WATCHDOG_GRACE_S + MARGIN_S

@@ -6,23 +6,30 @@ limits (run time, worker wait, the stop grace), never from how fast this machine
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
+from gatekit import (
+    IDLE_LOCUSTFILE,
+    PING_LOCUSTFILE,
+    SUBPROCESS_TIMEOUT,
+    CountingServer,
+    add_locustfile,
+    burn_locustfile,
+    gate_args,
+    load_result,
+    non_loopback_address,
+    proc_table,
+)
 from pytest_opsgate.demo import DemoOptions, start_demo
 from pytest_opsgate.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
 
@@ -34,90 +41,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
 LOCUST = Path(sys.executable).with_name("locust")
-SUBPROCESS_TIMEOUT = 120
-
-PING_LOCUSTFILE = """
-from locust import FastHttpUser, constant, task
-
-class Pinger(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def ping(self):
-        self.client.get("/ping")
-"""
-
-
-class CountingServer:
-    """A loopback HTTP server that answers every GET with a healthy JSON and counts paths."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        counts: dict[str, int] = {}
-        connections: set[socket.socket] = set()
-        lock = threading.Lock()
-        self.dead = False
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def setup(self) -> None:
-                super().setup()
-                with lock:
-                    connections.add(self.connection)
-
-            def finish(self) -> None:
-                with lock:
-                    connections.discard(self.connection)
-                super().finish()
-
-            def do_GET(self) -> None:
-                if outer.dead:  # a dead service answers nothing, even on kept-alive sockets
-                    self.close_connection = True
-                    return
-                with lock:
-                    path = self.path.split("?", 1)[0]
-                    counts[path] = counts.get(path, 0) + 1
-                body = b'{"status": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.counts = counts
-        self._connections = connections
-        self._lock = lock
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # resets from clients that stop, or from stop() itself
-
-        self.httpd = Server((host, 0), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def stop(self) -> None:
-        """Die: stop listening and drop every open connection."""
-        if self.dead:
-            return
-        self.dead = True
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        with self._lock:
-            for connection in list(self._connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture
@@ -125,26 +48,6 @@ def counting_server() -> Iterator[CountingServer]:
     server = CountingServer()
     yield server
     server.stop()
-
-
-def gate_args(url: str, *extra: str) -> list[str]:
-    return ["--gate=load", f"--base-url={url}", "-p", "no:cacheprovider", *extra]
-
-
-def add_locustfile(pytester: pytest.Pytester, name: str, source: str | Path) -> Path:
-    folder = pytester.path / "locustfiles"
-    folder.mkdir(exist_ok=True)
-    target = folder / name
-    if isinstance(source, Path):
-        shutil.copy(source, target)
-    else:
-        target.write_text(source)
-    return target
-
-
-def result_of(pytester: pytest.Pytester, name: str) -> dict[str, Any]:
-    path = pytester.path / "gate-artifacts" / f"locustfiles-{name}-load" / "opsgate-result.json"
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -183,7 +86,7 @@ def test_demo_locustfile_passes_without_locust_in_the_pytest_process(
     for name in ("load-chart.png", "locust.html", "locust_stats.csv", "opsgate-result.json"):
         assert (folder / name).is_file(), name
     assert (folder / "load-chart.png").read_bytes().startswith(b"\x89PNG")
-    result = result_of(project, "demo.py")
+    result = load_result(project.path / "gate-artifacts", "demo.py")
     assert result["verdict"] == "pass"
     assert result["requests_total"] > 0
 
@@ -221,22 +124,11 @@ def test_failing_requests_fail_the_error_rate_slo_and_stop_the_load_early(
         )
     run.assert_outcomes(failed=1)
     run.stdout.fnmatch_lines(["*stopped early: error_rate*", "*all*error_rate*< 1 %*FAILED*"])
-    result = result_of(project, "demo.py")
+    result = load_result(project.path / "gate-artifacts", "demo.py")
     assert result["status"] == "aborted"
     assert result["abort"]["kind"] == "slo"
     assert result["duration_s"] < run_time - 2
 
-
-IDLE_LOCUSTFILE = """
-from locust import User, constant, task
-
-class Idle(User):
-    wait_time = constant(0.5)
-
-    @task
-    def nothing(self):
-        pass
-"""
 
 TYPO_LOCUSTFILE = """
 from locust import FastHttpUser, constant, task
@@ -275,7 +167,7 @@ def test_no_samples_or_a_never_requested_endpoint_is_an_error_not_a_pass(
             "*no requests recorded for 'GET /api/itemz' (did you mean*",
         ]
     )
-    typo = result_of(project, "typo.py")
+    typo = load_result(project.path / "gate-artifacts", "typo.py")
     assert (typo["users"], typo["run_time_s"]) == (2, 2)
     assert typo["error_kind"] == "samples"
 
@@ -318,43 +210,22 @@ def test_a_target_that_dies_fails_stops_the_load_and_records_the_time_of_death(
     run.assert_outcomes(failed=1)
     assert run.ret == 1
     run.stdout.fnmatch_lines(["*target stopped answering at t=* s: *", "*target died at 20*"])
-    result = result_of(project, "ping.py")
+    result = load_result(project.path / "gate-artifacts", "ping.py")
     assert result["target_down"]["at_s"] > 0
     assert result["target_down"]["last_success_s"] <= result["target_down"]["at_s"]
     assert result["duration_s"] < run_time - 5
 
 
-BURN_LOCUSTFILE = """
-import time
-from locust import User, constant, task
-
-SLOS = ["burn: p95 < 10s"]
-
-class Burner(User):
-    wait_time = constant(0.01)
-
-    @task
-    def burn(self):
-        start = time.perf_counter()
-        while time.perf_counter() - start < 0.15:
-            pass
-        self.environment.events.request.fire(
-            request_type="CPU", name="burn", response_time=(time.perf_counter() - start) * 1000,
-            response_length=0, exception=None, context={},
-        )
-"""
-
-
 def test_a_saturated_generator_is_an_error_not_a_service_failure(
     project: pytest.Pytester, demo: DemoServer
 ) -> None:
-    add_locustfile(project, "burn.py", BURN_LOCUSTFILE)
+    add_locustfile(project, "burn.py", burn_locustfile("burn: p95 < 10s"))
     run = project.runpytest_subprocess(
         *gate_args(demo.url, "--gate-run-time=5s", "--gate-users=3"), timeout=SUBPROCESS_TIMEOUT
     )
     assert run.ret == 11
     run.stdout.fnmatch_lines(["*load generator saturated*not trustworthy*"])
-    assert result_of(project, "burn.py")["cpu"]["saturated"] is True
+    assert load_result(project.path / "gate-artifacts", "burn.py")["cpu"]["saturated"] is True
 
 
 def test_an_expected_worker_that_never_connects_is_an_error_after_a_bounded_wait(
@@ -380,18 +251,11 @@ def test_an_expected_worker_that_never_connects_is_an_error_after_a_bounded_wait
 
 
 def _processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return [
+        pid
+        for pid, (_, cmdline) in proc_table("cmdline").items()
+        if marker in cmdline.replace(b"\0", b" ").decode()
+    ]
 
 
 def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
@@ -427,23 +291,13 @@ def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
     assert "load stopped by signal 15" in output
     assert elapsed < STOP_WAIT_S + 5
     assert _processes_mentioning(str(locustfile)) == []
-    result = result_of(project, "demo.py")
+    result = load_result(project.path / "gate-artifacts", "demo.py")
     assert result["status"] == "interrupted"
     assert result["requests_total"] > 0
 
 
-def _local_address() -> str | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("10.255.255.255", 9))  # UDP connect sends nothing
-        except OSError:
-            return None
-        address = str(sock.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
 def test_a_non_loopback_target_is_refused_before_any_request(project: pytest.Pytester) -> None:
-    address = _local_address()
+    address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
     add_locustfile(project, "ping.py", PING_LOCUSTFILE)
@@ -482,7 +336,7 @@ def test_two_local_workers_merge_to_exactly_the_requests_they_sent(
         timeout=SUBPROCESS_TIMEOUT,
     )
     run.assert_outcomes(passed=1)
-    result = result_of(project, "ping.py")
+    result = load_result(project.path / "gate-artifacts", "ping.py")
     per_worker = result["workers"]["requests"]
     assert len(per_worker) == 2
     assert all(count > 0 for count in per_worker.values())

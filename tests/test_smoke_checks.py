@@ -3,7 +3,6 @@ repetitions with SLOs, rate-limit retries, and hostile targets (FAULTS.md F4, F7
 
 from __future__ import annotations
 
-import textwrap
 import time
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from faultserver import (
     short_body,
     text,
 )
+from gatekit import run_smoke
 from pytest_opsgate.demo import ADMIN_KEY, DEV_KEY, DemoOptions, RateLimit, start_demo
 
 if TYPE_CHECKING:
@@ -60,11 +60,6 @@ def demo_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_KEY", ADMIN_KEY)
 
 
-def run(pytester: pytest.Pytester, url: str, toml: str, *args: str) -> pytest.RunResult:
-    pytester.makefile(".toml", opsgate=textwrap.dedent(toml))
-    return pytester.runpytest("--gate=smoke", f"--base-url={url}", "-p", "no:cacheprovider", *args)
-
-
 def outcomes(result: pytest.RunResult) -> dict[str, tuple[str, str]]:
     """nodeid -> (outcome, message) of each smoke item."""
     found: dict[str, tuple[str, str]] = {}
@@ -78,7 +73,7 @@ def outcomes(result: pytest.RunResult) -> dict[str, tuple[str, str]]:
 def test_checks_pass_and_are_named_by_method_and_path(
     pytester: pytest.Pytester, roomy_demo: DemoServer
 ) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         roomy_demo.url,
         """
@@ -121,7 +116,7 @@ def test_checks_pass_and_are_named_by_method_and_path(
 def test_a_failing_check_lists_every_problem(
     pytester: pytest.Pytester, roomy_demo: DemoServer
 ) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         roomy_demo.url,
         """
@@ -160,7 +155,7 @@ def test_a_failing_check_lists_every_problem(
 def test_an_expected_error_status_passes_and_a_redirect_is_explained(
     pytester: pytest.Pytester, roomy_demo: DemoServer
 ) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         roomy_demo.url,
         """
@@ -193,7 +188,7 @@ def test_missing_secret_fails_that_check_or_skips_an_optional_one(
     pytester: pytest.Pytester, roomy_demo: DemoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("NOT_EXPORTED", raising=False)
-    result = run(
+    result = run_smoke(
         pytester,
         roomy_demo.url,
         """
@@ -235,12 +230,12 @@ def test_repeat_with_slo_passes_fails_and_reports_the_table(
         repeat = 8
         slo = ["{slo}", "error_rate < 1%"]
         """
-    passing = run(pytester, roomy_demo.url, toml.replace("{slo}", "p95 < 10s"))
+    passing = run_smoke(pytester, roomy_demo.url, toml.replace("{slo}", "p95 < 10s"))
     assert passing.ret == 0
     passing.stdout.fnmatch_lines(
         ["*GET /healthz*p95*< 10 s*8*PASSED*", "*GET /healthz*error_rate*0 %*< 1 %*8*PASSED*"]
     )
-    failing = run(pytester, roomy_demo.url, toml.replace("{slo}", "max < 1us"))
+    failing = run_smoke(pytester, roomy_demo.url, toml.replace("{slo}", "max < 1us"))
     assert failing.ret == 1
     outcome, message = outcomes(failing)["smoke::GET /healthz"]
     assert outcome == "failed"
@@ -253,7 +248,7 @@ def test_too_few_repetitions_for_min_samples_is_an_error_not_a_pass(
     pytester: pytest.Pytester, roomy_demo: DemoServer
 ) -> None:
 
-    result = run(
+    result = run_smoke(
         pytester,
         roomy_demo.url,
         '[[checks]]\npath = "/healthz"\nrepeat = 3\nslo = ["p95 < 10s"]\n',
@@ -265,7 +260,7 @@ def test_too_few_repetitions_for_min_samples_is_an_error_not_a_pass(
 
 def test_latency_budget_of_one_request(pytester: pytest.Pytester) -> None:
     with start_demo(DemoOptions(latency_ms=60)) as slow:
-        result = run(
+        result = run_smoke(
             pytester, slow.url, '[[checks]]\npath = "/api/public/items"\nlatency = "5ms"\n'
         )
     (outcome, message) = outcomes(result)["smoke::GET /api/public/items"]
@@ -276,7 +271,7 @@ def test_latency_budget_of_one_request(pytester: pytest.Pytester) -> None:
 def test_credentials_travel_where_configured(pytester: pytest.Pytester) -> None:
     with FaultServer() as server:
         server.route("/echo", echo())
-        run(
+        run_smoke(
             pytester,
             server.url,
             """
@@ -311,7 +306,9 @@ def test_credentials_travel_where_configured(pytester: pytest.Pytester) -> None:
 def test_429_is_retried_after_retry_after_within_the_budget(pytester: pytest.Pytester) -> None:
     with FaultServer() as server:
         server.route("/limited", sequence([retry_after(1), json({"ok": True})]))
-        result = run(pytester, server.url, '[[checks]]\npath = "/limited"\n', "--no-gate-ready")
+        result = run_smoke(
+            pytester, server.url, '[[checks]]\npath = "/limited"\n', "--no-gate-ready"
+        )
         seen = len(server.requests_for("/limited"))
     assert result.ret == 0
     assert seen == 2
@@ -322,7 +319,7 @@ def test_429_with_a_day_long_retry_after_fails_at_once(pytester: pytest.Pytester
     with FaultServer() as server:
         server.route("/limited", retry_after(86400))
         started = time.monotonic()
-        result = run(
+        result = run_smoke(
             pytester,
             server.url,
             '[[checks]]\npath = "/limited"\nbudget = "5s"\n',
@@ -374,7 +371,7 @@ def test_hostile_targets_fail_with_a_reason_within_the_timeout(pytester: pytest.
         for path, behaviour, _extra, _reason in FAULTS:
             server.route(path, behaviour)
         started = time.monotonic()
-        result = run(
+        result = run_smoke(
             pytester,
             server.url,
             toml,

@@ -3,7 +3,6 @@ server that lacks it."""
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 # keeps one httpx and httpcore, so their exception classes stay the same across runs.
 import pytest_opsgate.client  # noqa: F401
 from faultserver import Behaviour, Exchange, FaultServer, json, raw, retry_after, sequence, text
+from gatekit import run_smoke
 from pytest_opsgate.demo import (
     ADMIN_KEY,
     DEV_KEY,
@@ -38,18 +38,13 @@ def demo_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", WEBHOOK_SECRET)
 
 
-def run(pytester: pytest.Pytester, url: str, toml: str, *args: str) -> pytest.RunResult:
-    pytester.makefile(".toml", opsgate=textwrap.dedent(toml))
-    return pytester.runpytest("--gate=smoke", f"--base-url={url}", "-p", "no:cacheprovider", *args)
-
-
 def run_fault(
     pytester: pytest.Pytester, routes: dict[str, Behaviour], toml: str, *args: str
 ) -> pytest.RunResult:
     with FaultServer() as server:
         for path, behaviour in routes.items():
             server.route(path, behaviour)
-        return run(pytester, server.url, toml, "--no-gate-ready", *args)
+        return run_smoke(pytester, server.url, toml, "--no-gate-ready", *args)
 
 
 def outcome(result: pytest.RunResult, name: str) -> tuple[str, str]:
@@ -77,7 +72,7 @@ def assert_fails(result: pytest.RunResult, name: str, *fragments: str) -> None:
 
 
 def test_security_headers_pass_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    result = run(pytester, demo.url, 'security_headers = { paths = ["/", "/api/health/"] }\n')
+    result = run_smoke(pytester, demo.url, 'security_headers = { paths = ["/", "/api/health/"] }\n')
     assert_passes(result, "security_headers GET /", "security_headers GET /api/health/")
 
 
@@ -114,7 +109,7 @@ def test_security_headers_on_https_check_hsts_and_report_only(pytester: pytest.P
             "/ro",
             text("ok", headers={**report_only, "strict-transport-security": "max-age=63072000"}),
         )
-        result = run(
+        result = run_smoke(
             pytester,
             server.url,
             'security_headers = { paths = ["/short", "/none", "/good", "/ro"] }\n',
@@ -156,7 +151,7 @@ def test_security_headers_in_warn_mode_warn_and_pass(pytester: pytest.Pytester) 
 def test_rate_limit_headers_and_burst_pass_on_the_demo(
     pytester: pytest.Pytester, fresh_demo: DemoServer
 ) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         fresh_demo.url,
         """
@@ -198,7 +193,7 @@ def test_rate_limit_headers_missing_or_partial(pytester: pytest.Pytester) -> Non
 def test_burst_without_any_429_fails(pytester: pytest.Pytester) -> None:
     with FaultServer() as server:
         server.route("/open", json({}, headers={"ratelimit": "r=1", "ratelimit-policy": "q=9"}))
-        result = run(
+        result = run_smoke(
             pytester, server.url, '[rate_limit]\npath = "/open"\nburst = 7\n', "--no-gate-ready"
         )
         sent = len(server.requests_for("/open"))
@@ -244,7 +239,7 @@ AUTH = '[auth]\nendpoints = ["{path}"]\ncredential = {{ header = "X-Api-Key", en
 
 
 def test_auth_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         demo.url,
         """
@@ -278,7 +273,7 @@ def test_auth_fails_on_an_open_endpoint(pytester: pytest.Pytester) -> None:
 def test_auth_fails_when_the_right_credential_is_refused(
     pytester: pytest.Pytester, demo: DemoServer
 ) -> None:
-    result = run(
+    result = run_smoke(
         pytester,
         demo.url,
         AUTH.format(path="/api/audit", env="DEV_KEY"),
@@ -308,7 +303,7 @@ token_header = "X-CSRF-Token"
 
 
 def test_csrf_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    result = run(pytester, demo.url, CSRF)
+    result = run_smoke(pytester, demo.url, CSRF)
     assert_passes(result, "csrf POST /form", "csrf POST /api/session/logout")
 
 
@@ -351,7 +346,9 @@ WEBHOOK = '[webhook_hmac]\npath = "/api/webhooks/incoming"\nenv = "HOOK_SECRET"\
 
 
 def test_webhook_hmac_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    assert_passes(run(pytester, demo.url, WEBHOOK), "webhook_hmac POST /api/webhooks/incoming")
+    assert_passes(
+        run_smoke(pytester, demo.url, WEBHOOK), "webhook_hmac POST /api/webhooks/incoming"
+    )
 
 
 def test_webhook_hmac_fails_when_signatures_are_not_checked(pytester: pytest.Pytester) -> None:
@@ -369,7 +366,7 @@ def test_webhook_hmac_with_the_wrong_secret_or_format_is_refused(
 ) -> None:
 
     monkeypatch.setenv("HOOK_SECRET", "not-the-demo-secret")
-    result = run(pytester, demo.url, WEBHOOK)
+    result = run_smoke(pytester, demo.url, WEBHOOK)
     assert_fails(
         result,
         "webhook_hmac POST /api/webhooks/incoming",
@@ -404,7 +401,7 @@ class EchoOrigin(Behaviour):
 
 
 def test_cors_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    assert_passes(run(pytester, demo.url, CORS), "cors OPTIONS /api/items")
+    assert_passes(run_smoke(pytester, demo.url, CORS), "cors OPTIONS /api/items")
 
 
 def test_cors_fails_without_allow_headers(pytester: pytest.Pytester) -> None:
@@ -432,7 +429,7 @@ def test_cors_fails_when_any_origin_is_echoed(pytester: pytest.Pytester) -> None
 
 
 def test_negative_control_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    assert_passes(run(pytester, demo.url, "negative_control = true\n"), "negative_control")
+    assert_passes(run_smoke(pytester, demo.url, "negative_control = true\n"), "negative_control")
 
 
 def test_negative_control_fails_on_a_catch_all_server(pytester: pytest.Pytester) -> None:
@@ -458,7 +455,7 @@ def test_negative_control_fails_on_a_catch_all_server(pytester: pytest.Pytester)
 
 
 def test_health_schema_passes_on_the_demo(pytester: pytest.Pytester, demo: DemoServer) -> None:
-    assert_passes(run(pytester, demo.url, "health_schema = true\n"), "health_schema")
+    assert_passes(run_smoke(pytester, demo.url, "health_schema = true\n"), "health_schema")
 
 
 def test_health_schema_names_what_the_document_lacks(pytester: pytest.Pytester) -> None:

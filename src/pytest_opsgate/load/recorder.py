@@ -207,10 +207,7 @@ class RequestRecorder:
         if self.finished_s is not None:
             return
         t = self.clock() if now is None else now
-        index = int((t - self.started) // BIN_S)
-        if index > self._bin_index:
-            self._close_bin()
-            self._bin_index = index
+        self.tick(t)
         key = (request_type, name)
         acc = self._bin.get(key)
         if acc is None:

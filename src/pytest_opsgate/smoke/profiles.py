@@ -211,12 +211,9 @@ def rate_limit_burst(ctx: Context, profile: RateLimit) -> list[str]:
     secret = None
     if profile.credential is not None:
         secret = ctx.secret(profile.credential.env, optional=profile.optional)
-    started = ctx.clock()
-    deadline = started + min(profile.burst_budget_s, ctx.remaining())
-    limited: httpx.Response | None = None
-    sent = 0
-    while sent < burst and ctx.clock() < deadline:
-        response = ctx.send(
+
+    def send() -> httpx.Response:
+        return ctx.send(
             endpoint.method,
             endpoint.path,
             body=endpoint.body,
@@ -224,6 +221,13 @@ def rate_limit_burst(ctx: Context, profile: RateLimit) -> list[str]:
             secret=secret,
             retry_429=False,
         )
+
+    started = ctx.clock()
+    deadline = started + min(profile.burst_budget_s, ctx.remaining())
+    limited: httpx.Response | None = None
+    sent = 0
+    while sent < burst and ctx.clock() < deadline:
+        response = send()
         sent += 1
         if response.status_code == 429:
             limited = response
@@ -257,14 +261,7 @@ def rate_limit_burst(ctx: Context, profile: RateLimit) -> list[str]:
         )
         return []
     ctx.sleep(wait)
-    again = ctx.send(
-        endpoint.method,
-        endpoint.path,
-        body=endpoint.body,
-        credential=profile.credential,
-        secret=secret,
-        retry_429=False,
-    )
+    again = send()
     if again.status_code == 429:
         return [
             f"still 429 after waiting the {shown} s that Retry-After asked for; the header "

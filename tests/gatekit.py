@@ -1,0 +1,195 @@
+"""Test-side pieces several test modules share: gate runs, locustfiles, loopback servers, /proc."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUBPROCESS_TIMEOUT = 120
+
+PING_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Pinger(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ping(self):
+        self.client.get("/ping")
+"""
+
+IDLE_LOCUSTFILE = """
+from locust import User, constant, task
+
+class Idle(User):
+    wait_time = constant(0.5)
+
+    @task
+    def nothing(self):
+        pass
+"""
+
+
+def burn_locustfile(slo: str) -> str:
+    """A locustfile whose task busy-waits 150 ms, so the generator's CPU makes the latency."""
+    return f"""
+import time
+from locust import User, constant, task
+
+SLOS = [{slo!r}]
+
+class Burner(User):
+    wait_time = constant(0.01)
+
+    @task
+    def burn(self):
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.15:
+            pass
+        self.environment.events.request.fire(
+            request_type="CPU", name="burn", response_time=(time.perf_counter() - start) * 1000,
+            response_length=0, exception=None, context={{}},
+        )
+"""
+
+
+def run_smoke(pytester: pytest.Pytester, url: str, toml: str, *args: str) -> pytest.RunResult:
+    """Run the smoke gate in-process on the checks and profiles of ``toml`` (an opsgate.toml)."""
+    pytester.makefile(".toml", opsgate=textwrap.dedent(toml))
+    return pytester.runpytest("--gate=smoke", f"--base-url={url}", "-p", "no:cacheprovider", *args)
+
+
+def gate_args(url: str, *extra: str) -> list[str]:
+    """Command-line arguments of a load gate run against ``url``."""
+    return ["--gate=load", f"--base-url={url}", "-p", "no:cacheprovider", *extra]
+
+
+def add_locustfile(pytester: pytest.Pytester, name: str, source: str | Path) -> Path:
+    """Put ``locustfiles/<name>`` in the project: a copy of a file, or (dedented) source text."""
+    folder = pytester.path / "locustfiles"
+    folder.mkdir(exist_ok=True)
+    target = folder / name
+    if isinstance(source, Path):
+        shutil.copy(source, target)
+    else:
+        target.write_text(textwrap.dedent(source))
+    return target
+
+
+def load_result(artifacts: Path, name: str) -> dict[str, Any]:
+    """The load extension's JSON result for ``locustfiles/<name>`` under ``artifacts``."""
+    path = artifacts / f"locustfiles-{name}-load" / "opsgate-result.json"
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
+
+
+def proc_table(filename: str) -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, ``/proc/<pid>/<filename>``) of live non-zombie processes but ours."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            content = (entry / filename).read_bytes()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            found[int(entry.name)] = (int(fields[1]), content)
+    return found
+
+
+def non_loopback_address() -> str | None:
+    """This machine's own non-loopback IPv4 address, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 9))  # UDP connect sends nothing
+        except OSError:
+            return None
+        address = str(sock.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+class CountingServer:
+    """A loopback HTTP server that answers every GET with a healthy JSON and counts paths."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        counts: dict[str, int] = {}
+        received: list[str] = []
+        connections: set[socket.socket] = set()
+        lock = threading.Lock()
+        self.dead = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with lock:
+                    connections.discard(self.connection)
+                super().finish()
+
+            def do_GET(self) -> None:
+                if outer.dead:  # a dead service answers nothing, even on kept-alive sockets
+                    self.close_connection = True
+                    return
+                with lock:
+                    received.append(self.path)
+                    path = self.path.split("?", 1)[0]
+                    counts[path] = counts.get(path, 0) + 1
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.counts = counts
+        self.received = received  # every request target, query string included, in order
+        self._connections = connections
+        self._lock = lock
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # resets from clients that stop, or from stop() itself
+
+        self.httpd = Server((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def stop(self) -> None:
+        """Die: stop listening and drop every open connection."""
+        if self.dead:
+            return
+        self.dead = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        with self._lock:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
