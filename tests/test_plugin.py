@@ -450,3 +450,16 @@ def test_demo_started_degraded_exits_10_within_the_timeout(tmp_path) -> None:
     assert proc.returncode == 10, output
     assert "degraded" in output
     assert elapsed < 2 + 45  # the readiness timeout plus start-up, not a hang
+
+
+def test_plain_pytest_start_loads_only_light_modules() -> None:
+    """Without --gate the plugin costs an import of a few small modules, nothing heavy."""
+    code = (
+        "import sys, pytest, pytest_opsgate.plugin; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('hdrh', 'httpx', 'httpcore', 'playwright', 'locust', 'gevent')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "[]"

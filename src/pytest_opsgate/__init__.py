@@ -11,9 +11,14 @@ from .verdict import ExitCode, Verdict
 
 __all__ = ["ExitCode", "GateError", "InsufficientSamplesError", "Verdict", "__version__"]
 
-try:
-    from importlib.metadata import version as _version
 
-    __version__ = _version("pytest-opsgate")
-except Exception:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0.0.0"
+def __getattr__(name: str) -> str:
+    # The version is read from package metadata on first use, not on every pytest start.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("pytest-opsgate")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+            return "0.0.0"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,10 +15,10 @@ import pytest
 from . import config as cfg
 from .errors import GateUsageError
 from .fixtures import gate_client, gate_slo, gate_target
-from .session import item_gates
 from .state import GateState, settings_key, state_key
 
-__all__ = ["gate_client", "gate_slo", "gate_target", "item_gates"]
+# Fixtures are found by pytest in this module's namespace; session hooks load on --gate.
+__all__ = ["gate_client", "gate_slo", "gate_target"]
 
 
 # --------------------------------------------------------------------------- options

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .metrics import MetricsStore
-
 if TYPE_CHECKING:
     from .config import GateSettings
     from .lifecycle import CommandResult
+    from .metrics import MetricsStore
     from .readiness import ReadinessResult
     from .slo import SLOResult
     from .verdict import Verdict
@@ -38,8 +37,8 @@ class TestOutcome:
 class GateState:
     """What a gate run learned; the controller's copy holds the merged view of all workers."""
 
-    metrics: MetricsStore = field(default_factory=MetricsStore)  # gate_client and page loads
-    load_metrics: MetricsStore = field(default_factory=MetricsStore)  # Locust traffic
+    metrics: MetricsStore = field(default_factory=lambda: _new_store())  # gate_client, pages
+    load_metrics: MetricsStore = field(default_factory=lambda: _new_store())  # Locust traffic
     slo_results: list[SLOResult] = field(default_factory=list)
     readiness: ReadinessResult | None = None
     readiness_error: str | None = None
@@ -72,6 +71,7 @@ class GateState:
 
     def merge_workeroutput(self, data: dict[str, Any]) -> None:
         """Merge what one worker sent: histograms are added, never averaged."""
+        from .metrics import MetricsStore
         from .slo import SLOResult
 
         self.metrics.merge(MetricsStore.from_dict(data.get("metrics", {})))
@@ -81,6 +81,13 @@ class GateState:
             self.add_artifact(Path(path))
         self.deselected.update(data.get("deselected", {}))
         self.notes.extend(note for note in data.get("notes", []) if note not in self.notes)
+
+
+def _new_store() -> MetricsStore:
+    # Imported on first use: a plain pytest run (no --gate) never loads the histograms.
+    from .metrics import MetricsStore
+
+    return MetricsStore()
 
 
 def get_settings(config: pytest.Config) -> GateSettings:
