@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..artifacts import Attachment, write_text
+from .session import PLAYWRIGHT_PROPERTY_PREFIX
 from .trace_scrub import is_storage_state, scrub_trace
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
     from ..redact import Redactor
     from .page import ContextWatcher
-
-PLAYWRIGHT_PROPERTY_PREFIX = "playwright_"
 
 
 def failure_attachments(watchers: Sequence[ContextWatcher], folder: Path) -> list[Attachment]:

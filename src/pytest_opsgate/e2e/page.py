@@ -119,6 +119,24 @@ class ContextWatcher:
         return self._redactor.redact_url(page.url)
 
 
+def evaluate_untraced(page: Page, expression: str, arg: Any) -> Any:
+    """``page.evaluate`` that stays out of the trace: no action entry, no DOM snapshots."""
+    # Under --tracing, every public call is an action whose before/after DOM snapshots cost
+    # about 50 ms; the gate's own reads are not the user's actions and must not show in
+    # their trace. Playwright marks such calls "internal"; that switch is private, so any
+    # sign that it moved falls back to the public (traced) call.
+    try:
+        from playwright._impl.channel_owner import ApiCallOptions
+
+        impl = page._impl_obj
+        call = impl._wrap_api_call(
+            lambda _zone: impl.evaluate(expression, arg), ApiCallOptions(internal=True)
+        )
+    except (ImportError, AttributeError, TypeError):
+        return page.evaluate(expression, arg)
+    return page._sync(call)
+
+
 class GatePage:
     """A Playwright page whose ``visit`` fails on error pages, login redirects and other hosts."""
 
@@ -214,7 +232,7 @@ class GatePage:
     def _read_timings(self, wait_until: WaitUntil) -> PageTimings:
         wait_ms = LOAD_EVENT_WAIT_MS if wait_until in ("load", "networkidle") else 0
         try:
-            entry = self.page.evaluate(NAVIGATION_TIMING_JS, wait_ms)
+            entry = evaluate_untraced(self.page, NAVIGATION_TIMING_JS, wait_ms)
         except PlaywrightError:
             # The page navigated again or closed under us: no timings rather than a failure.
             return PageTimings(None, None, None)

@@ -17,7 +17,13 @@ from ..errors import GateUsageError
 from ..state import get_settings, get_state
 from .browser import BrowserChoice, BrowserNotFoundError, find_browser, playwright_has
 from .options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
-from .session import E2ESettings, e2e_settings_key, evidence_collected_key, item_watchers
+from .session import (
+    PLAYWRIGHT_PROPERTY_PREFIX,
+    E2ESettings,
+    e2e_settings_key,
+    evidence_collected_key,
+    item_watchers,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -115,6 +121,14 @@ def _preset_retention(config: pytest.Config, e2e: E2ESettings) -> None:
         e2e.retention[name] = preset
 
 
+def _lists_playwright_artifacts(report: pytest.TestReport) -> bool:
+    # A passing test under the retain-on-failure presets keeps nothing: no import, no globbing.
+    return any(
+        isinstance(name, str) and name.startswith(PLAYWRIGHT_PROPERTY_PREFIX)
+        for name, _value in report.user_properties
+    )
+
+
 class E2EPlugin:
     """Hooks of the E2E gate: report header, console policy, failure evidence, artifacts."""
 
@@ -161,7 +175,7 @@ class E2EPlugin:
             item.stash[evidence_collected_key] = True
             self._collect_failure_evidence(item)
         report = yield
-        if report.when == "teardown":
+        if report.when == "teardown" and _lists_playwright_artifacts(report):
             self._adopt_artifacts(item, report)
         return report
 

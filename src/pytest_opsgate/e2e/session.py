@@ -25,6 +25,10 @@ class E2ESettings:
     notes: list[str] = field(default_factory=list)
 
 
+# pytest-playwright 0.10 lists each artifact it kept as report.user_properties
+# ("playwright_<kind>", path).
+PLAYWRIGHT_PROPERTY_PREFIX = "playwright_"
+
 e2e_settings_key = pytest.StashKey[E2ESettings]()
 watchers_key = pytest.StashKey[list["ContextWatcher"]]()
 evidence_collected_key = pytest.StashKey[bool]()
