@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from pytest_opsgate.demo import start_demo
-from pytest_opsgate.e2e.browser import find_browser, launch_args, playwright_has
+from pytest_opsgate.gates.e2e.browser import find_browser, launch_args, playwright_has
 
 TESTS = """
     from playwright.sync_api import expect

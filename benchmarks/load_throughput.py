@@ -77,8 +77,8 @@ import time
 from locust import User, task
 from locust.env import Environment
 from locust.event import Events
-from pytest_opsgate.load import locust_ext
-from pytest_opsgate.load.recorder import sanitising_fire
+from pytest_opsgate.gates.load import locust_ext
+from pytest_opsgate.gates.load.recorder import sanitising_fire
 
 
 class U(User):

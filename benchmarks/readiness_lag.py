@@ -21,7 +21,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import faultserver as fs
-from pytest_opsgate.readiness import ReadinessSpec, wait_until_ready
+from pytest_opsgate.target.readiness import ReadinessSpec, wait_until_ready
 
 TRIALS = 10
 CURL_SLEEP_S = 2

@@ -13,7 +13,7 @@ import random
 
 from locust import FastHttpUser, between, task
 
-import pytest_opsgate.load.locust_ext  # noqa: F401  (exact-percentile SLOs, exit codes)
+import pytest_opsgate.gates.load.locust_ext  # noqa: F401  (exact-percentile SLOs, exit codes)
 
 # Budgets per Locust request name; "error_rate" without a name covers every request.
 SLOS = [

@@ -10,7 +10,7 @@ import pytest
 
 # Imported once here: pytester's in-process runs drop modules a run imported first, which
 # would leave two copies of httpcore (and an unexpected exception type) behind.
-import pytest_opsgate.client  # noqa: F401
+import pytest_opsgate.http.client  # noqa: F401
 from pytest_opsgate.demo import DemoServer, start_demo
 
 if TYPE_CHECKING:

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_opsgate.baseline import (
+from pytest_opsgate.measure.histogram import LatencyHistogram
+from pytest_opsgate.measure.metrics import MetricsStore
+from pytest_opsgate.report.gate_json import SCHEMA_VERSION, RunRecord, build_gate_json
+from pytest_opsgate.slo.baseline import (
     SUPPORTED_SCHEMA_VERSION,
     BaselineError,
     compare,
     load_baseline,
     save_baseline,
 )
-from pytest_opsgate.evidence import SCHEMA_VERSION, RunRecord, build_gate_json
-from pytest_opsgate.histogram import LatencyHistogram
-from pytest_opsgate.metrics import MetricsStore
 from pytest_opsgate.verdict import Verdict
 
 if TYPE_CHECKING:

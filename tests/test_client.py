@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import faultserver as fs
-from pytest_opsgate.client import (
+from pytest_opsgate.http.client import (
     EXCERPT_CHARS,
     NAME_EXTENSION,
     BodyTooLarge,
@@ -25,7 +25,7 @@ from pytest_opsgate.client import (
     Timeouts,
     parse_json,
 )
-from pytest_opsgate.redact import REDACTED, Redactor
+from pytest_opsgate.http.redact import REDACTED, Redactor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

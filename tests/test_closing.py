@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from pytest_opsgate.demo import DemoServer
-from pytest_opsgate.evidence import load_schema
+from pytest_opsgate.report.gate_json import load_schema
 
 PASSING = """
 import pytest

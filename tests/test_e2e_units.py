@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_opsgate.e2e.browser import (
+from pytest_opsgate.gates.e2e.browser import (
     BrowserChoice,
     BrowserNotFoundError,
     find_browser,
@@ -19,7 +19,7 @@ from pytest_opsgate.e2e.browser import (
     merge_launch_options,
     playwright_registry_dir,
 )
-from pytest_opsgate.e2e.navigation import (
+from pytest_opsgate.gates.e2e.navigation import (
     PageTimings,
     describe_chain,
     navigation_problem,
@@ -27,9 +27,9 @@ from pytest_opsgate.e2e.navigation import (
     resolve_url,
     timings_from_entry,
 )
-from pytest_opsgate.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
-from pytest_opsgate.e2e.trace_scrub import is_storage_state, scrub_trace
-from pytest_opsgate.redact import Redactor
+from pytest_opsgate.gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
+from pytest_opsgate.gates.e2e.trace_scrub import is_storage_state, scrub_trace
+from pytest_opsgate.http.redact import Redactor
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,8 +12,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pytest_opsgate.baseline import compare
-from pytest_opsgate.evidence import (
+from pytest_opsgate.measure.histogram import LatencyHistogram
+from pytest_opsgate.measure.metrics import EndpointStats, MetricsStore
+from pytest_opsgate.report.gate_json import (
     PhaseRecord,
     RunRecord,
     append_step_summary,
@@ -25,12 +26,11 @@ from pytest_opsgate.evidence import (
     write_gate_json,
     write_gate_md,
 )
-from pytest_opsgate.histogram import LatencyHistogram
-from pytest_opsgate.lifecycle import run_command
-from pytest_opsgate.metrics import EndpointStats, MetricsStore
-from pytest_opsgate.readiness import Attempt, ReadinessResult
+from pytest_opsgate.run.state import TestOutcome as Outcome
 from pytest_opsgate.slo import evaluate_slo, parse_slo
-from pytest_opsgate.state import TestOutcome as Outcome
+from pytest_opsgate.slo.baseline import compare
+from pytest_opsgate.target.readiness import Attempt, ReadinessResult
+from pytest_opsgate.target.stack import run_command
 from pytest_opsgate.verdict import Verdict
 
 SECRET = "sk-live-PLANTED-0123456789"

@@ -22,7 +22,7 @@ import pytest
 
 # In-process pytester runs drop modules a run imported first; importing the HTTP stack here
 # keeps one httpx and httpcore, so their exception classes stay the same across runs.
-import pytest_opsgate.client  # noqa: F401
+import pytest_opsgate.http.client  # noqa: F401
 from faultserver import (
     Behaviour,
     FaultServer,
@@ -44,7 +44,7 @@ from faultserver import (
     short_body,
     text,
 )
-from pytest_opsgate.readiness import JITTER, MAX_DELAY_S
+from pytest_opsgate.target.readiness import JITTER, MAX_DELAY_S
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -42,8 +42,8 @@ from gatekit import (
     non_loopback_address,
     proc_table,
 )
-from pytest_opsgate.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
-from pytest_opsgate.load.recorder import DOWN_AFTER_S
+from pytest_opsgate.gates.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
+from pytest_opsgate.gates.load.recorder import DOWN_AFTER_S
 from test_faults import MARGIN_S, OK, Gate, GateRun, assert_verdict
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 MARKER_ENV = "FAULTS_LOAD_MARKER"  # not OPSGATE_*: the gate reads those as options
-LAUNCH_MODULE = b"pytest_opsgate.load.launch"
+LAUNCH_MODULE = b"pytest_opsgate.gates.load.launch"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from pytest_opsgate.histogram import EmptyHistogramError, LatencyHistogram
+from pytest_opsgate.measure.histogram import EmptyHistogramError, LatencyHistogram
 
 PERCENTILES = (0.1, 1, 25, 50, 75, 90, 95, 99, 99.9, 100)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_opsgate.lifecycle import OUTPUT_TAIL_BYTES, CommandResult, run_command
+from pytest_opsgate.target.stack import OUTPUT_TAIL_BYTES, CommandResult, run_command
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -226,7 +226,7 @@ def test_ctrl_c_kills_the_group_and_reraises(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from pytest_opsgate.lifecycle import run_command
+        from pytest_opsgate.target.stack import run_command
         try:
             run_command("start", "sleep 60 & echo $! > {pidfile}; wait", timeout_s=60)
         except KeyboardInterrupt:

@@ -31,7 +31,7 @@ from gatekit import (
     proc_table,
 )
 from pytest_opsgate.demo import DemoOptions, start_demo
-from pytest_opsgate.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
+from pytest_opsgate.gates.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -355,7 +355,7 @@ def test_two_local_workers_merge_to_exactly_the_requests_they_sent(
 PLAIN_LOCUSTFILE = """
 from locust import FastHttpUser, constant, task
 
-import pytest_opsgate.load.locust_ext  # noqa: F401
+import pytest_opsgate.gates.load.locust_ext  # noqa: F401
 
 SLOS = ["GET /api/public/items: p95 < 10s"]
 

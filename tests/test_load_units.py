@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from pytest_opsgate.errors import GateUsageError
-from pytest_opsgate.histogram import LatencyHistogram
-from pytest_opsgate.load.chart import nice_ceiling, render_chart
-from pytest_opsgate.load.options import bind_address, positive_float, worker_count
-from pytest_opsgate.load.outcome import AbortWatch, Health, SnapshotMerger, decide
-from pytest_opsgate.load.process import LoadRun, ProgressTail, locust_command
-from pytest_opsgate.load.recorder import (
+from pytest_opsgate.gates.load.chart import nice_ceiling, render_chart
+from pytest_opsgate.gates.load.options import bind_address, positive_float, worker_count
+from pytest_opsgate.gates.load.outcome import AbortWatch, Health, SnapshotMerger, decide
+from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_command
+from pytest_opsgate.gates.load.recorder import (
     RequestRecorder,
     error_text,
     sanitising_fire,
@@ -24,7 +23,8 @@ from pytest_opsgate.load.recorder import (
     stats_name,
     transport_failure,
 )
-from pytest_opsgate.load.settings import LoadSettings, check_load_target, is_loopback_host
+from pytest_opsgate.gates.load.settings import LoadSettings, check_load_target, is_loopback_host
+from pytest_opsgate.measure.histogram import LatencyHistogram
 from pytest_opsgate.slo import evaluate_all, parse_slo
 
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from pytest_opsgate.metrics import EndpointStats, MetricsStore, normalize_scope
+from pytest_opsgate.measure.metrics import EndpointStats, MetricsStore, normalize_scope
 
 PERCENTILES = (50, 90, 95, 99, 99.9, 100)
 

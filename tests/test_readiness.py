@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import faultserver as fs
-from pytest_opsgate.readiness import (
+from pytest_opsgate.target.readiness import (
     DEFAULT_PATHS,
     NotReadyError,
     ReadinessSpec,

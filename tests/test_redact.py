@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pytest_opsgate.redact import REDACTED, Redactor, default_redactor
+from pytest_opsgate.http.redact import REDACTED, Redactor, default_redactor
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_default_redactor_is_process_wide() -> None:
 
 
 def test_url_valued_headers_lose_query_secrets() -> None:
-    from pytest_opsgate.redact import REDACTED, Redactor
+    from pytest_opsgate.http.redact import REDACTED, Redactor
 
     redactor = Redactor()
     headers = redactor.redact_headers(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_opsgate.metrics import MetricsStore
+from pytest_opsgate.measure.metrics import MetricsStore
 from pytest_opsgate.slo import (
     SLO,
     SLOResult,

@@ -9,12 +9,12 @@ import pytest
 
 # In-process pytester runs drop modules a run imported first; importing the HTTP stack here
 # keeps one httpx and httpcore, so their exception classes stay the same across runs.
-import pytest_opsgate.client  # noqa: F401
+import pytest_opsgate.http.client  # noqa: F401
 from faultserver import FaultServer, json
 from pytest_opsgate.errors import GateUsageError
-from pytest_opsgate.smoke.config import find_config, load_config
-from pytest_opsgate.smoke.plan import plan
-from pytest_opsgate.smoke.spec import Auth, Credential, RateLimit, SecurityHeaders, StatusSet
+from pytest_opsgate.gates.smoke.config import find_config, load_config
+from pytest_opsgate.gates.smoke.plan import plan
+from pytest_opsgate.gates.smoke.spec import Auth, Credential, RateLimit, SecurityHeaders, StatusSet
 
 
 def _load(text: str, cli: tuple[str, ...] = ()) -> object:

@@ -9,7 +9,7 @@ import pytest
 
 # In-process pytester runs drop modules a run imported first; importing the HTTP stack here
 # keeps one httpx and httpcore, so their exception classes stay the same across runs.
-import pytest_opsgate.client  # noqa: F401
+import pytest_opsgate.http.client  # noqa: F401
 from faultserver import Behaviour, Exchange, FaultServer, json, raw, retry_after, sequence, text
 from gatekit import run_smoke
 from pytest_opsgate.demo import (

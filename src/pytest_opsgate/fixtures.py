@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import config as cfg
-from .state import get_settings, get_state
+from . import settings as cfg
+from .run.state import get_settings, get_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .client import Exchange, GateClient
-    from .sampling import GateSLO
+    from .http.client import Exchange, GateClient
+    from .measure.sampling import GateSLO
 
 exchanges_key = pytest.StashKey[list["Exchange"]]()
 
@@ -26,8 +26,8 @@ def item_exchanges(item: pytest.Item) -> list[Exchange]:
 @pytest.fixture
 def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     """An httpx client bound to the base URL that records every exchange as evidence."""
-    from .client import GateClient, Timeouts
-    from .redact import default_redactor
+    from .http.client import GateClient, Timeouts
+    from .http.redact import default_redactor
 
     config = request.config
     settings = get_settings(config)
@@ -60,7 +60,7 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
 @pytest.fixture
 def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> GateSLO:
     """Latency sampling and SLO assertions (p50/p95/p99, error rate) through gate_client."""
-    from .sampling import GateSLO
+    from .measure.sampling import GateSLO
 
     return GateSLO(gate_client, min_samples=get_settings(request.config).min_samples)
 

@@ -11,8 +11,8 @@ import pytest
 from .verdict import VERDICT_EXIT_CODES, Verdict, combine
 
 if TYPE_CHECKING:
-    from .config import GateSettings
-    from .state import GateState
+    from .run.state import GateState
+    from .settings import GateSettings
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Decision:
 
 def evaluate_global_slos(settings: GateSettings, state: GateState) -> None:
     """Evaluate ``--gate-slo`` over in-process traffic: gate_client requests and page loads."""
-    from .slo import evaluate_slo
+    from .slo.evaluate import evaluate_slo
 
     for slo in settings.slos:
         is_page = slo.is_page

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from . import config as cfg
+from . import settings as cfg
 from .errors import GateUsageError
 from .fixtures import gate_client, gate_slo, gate_target
-from .state import GateState, settings_key, state_key
+from .run.state import GateState, settings_key, state_key
 
 # Fixtures are found by pytest in this module's namespace; session hooks load on --gate.
 __all__ = ["gate_client", "gate_slo", "gate_target"]
@@ -225,7 +225,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _gate_module(gate: str, module: str) -> Any:
-    return importlib.import_module(f"pytest_opsgate.{gate}.{module}")
+    return importlib.import_module(f"pytest_opsgate.gates.{gate}.{module}")
 
 
 # --------------------------------------------------------------------------- configure
@@ -246,7 +246,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.active:
         return
 
-    from .redact import default_redactor
+    from .http.redact import default_redactor
 
     settings.redactor = default_redactor()
     for name in settings.secret_envs:
@@ -263,13 +263,13 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_slo_scopes(settings)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
 
-    from .session import GateSession, XdistHooks
+    from .run.session import GateSession, XdistHooks
 
     config.pluginmanager.register(GateSession(config), "opsgate-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "opsgate-xdist")
     if config.pluginmanager.hasplugin("html"):
-        from .report import HtmlReportHooks
+        from .report.html import HtmlReportHooks
 
         config.pluginmanager.register(HtmlReportHooks(config), "opsgate-html")
     for gate in settings.ordered_gates:

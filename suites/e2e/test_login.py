@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from pytest_opsgate.demo import DEMO_PASSWORD
 
 if TYPE_CHECKING:
-    from pytest_opsgate.e2e.page import GatePage
+    from pytest_opsgate.gates.e2e.page import GatePage
 
 USER = os.environ.get("E2E_USER", "e2e-user")
 PASSWORD = os.environ.get("E2E_PASSWORD", DEMO_PASSWORD)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from playwright.sync_api import Page, expect
 
 if TYPE_CHECKING:
-    from pytest_opsgate.e2e.page import GatePage
+    from pytest_opsgate.gates.e2e.page import GatePage
 
 
 def test_home_page_loads(gate_page: GatePage, page: Page) -> None:

@@ -1,0 +1,1 @@
+"""The gates, each imported only when selected: smoke, e2e, load."""

@@ -1,0 +1,360 @@
+"""Locust requests in per-second bins, and snapshots that merge exactly across workers.
+
+A :class:`RequestRecorder` lives in every Locust process that runs users (the local
+runner or a worker). Each request lands in the bin of the second it finished in; when a
+bin closes, its histograms are added to the cumulative per-endpoint histograms if the bin
+lies after the warmup, and the bin's merged histogram is kept (encoded) for the timeline.
+
+A snapshot is cumulative: the master keeps the latest one of each worker and merges them,
+so a lost report costs nothing but timeline points, and the merged counts equal the sum
+of what the workers sent. Nothing here imports Locust.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ...measure.histogram import LatencyHistogram
+from ...measure.metrics import HTTP_METHODS, EndpointStats, MetricsStore, normalize_scope
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+BIN_S = 1.0
+SNAPSHOT_VERSION = 1
+MAX_ERROR_KINDS = 50
+MAX_SCOPE_CACHE = 10_000
+# A target counts as down after this long of nothing but transport errors (no HTTP answer).
+DOWN_AFTER_S = 2.0
+DOWN_MIN_FAILURES = 3
+
+
+def stats_name(name: str) -> str:
+    """A request name without query string, fragment or credentials, safe for stats files."""
+    text = str(name)
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            return text.split("?", 1)[0].split("#", 1)[0]
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if "?" in text or "#" in text:
+        return text.split("?", 1)[0].split("#", 1)[0]
+    return text
+
+
+def transport_failure(exception: Any, response: Any) -> bool:
+    """True when no HTTP answer arrived (refused, reset, timed out), not an HTTP error."""
+    if exception is None:
+        return False
+    status = getattr(response, "status_code", None)
+    return not status
+
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+
+
+def error_text(exception: Any) -> str:
+    """The failure as one short line; URLs (ids, query strings) would split it into many."""
+    text = _URL.sub("<url>", f"{type(exception).__name__}: {exception}")
+    return " ".join(text.split())[:300]
+
+
+def sanitising_fire(original: Any) -> Any:
+    """Wrap ``events.request.fire`` so no stats name carries a query string or credentials."""
+
+    def fire(*, reverse: bool = False, **kwargs: Any) -> Any:
+        name = kwargs.get("name")
+        if isinstance(name, str) and ("?" in name or "#" in name or "@" in name):
+            kwargs["name"] = stats_name(name)
+        return original(reverse=reverse, **kwargs)
+
+    return fire
+
+
+def scope_of(request_type: str, name: str) -> str:
+    """The SLO scope of a Locust request: ``"GET /api/items"``, or a custom client's name."""
+    clean = stats_name(name).strip()
+    head = clean.split(" ", 1)[0].upper() if clean else ""
+    if head in HTTP_METHODS and " " in clean:
+        return normalize_scope(clean)
+    kind = str(request_type or "").strip()
+    if not clean:
+        return normalize_scope(kind or "request")
+    # Only HTTP methods prefix a scope; a custom client's request name is the scope itself.
+    if kind.upper() in HTTP_METHODS:
+        return normalize_scope(f"{kind} {clean}")
+    return normalize_scope(clean)
+
+
+class _Acc:
+    """Histogram and counts of one scope, cumulative."""
+
+    __slots__ = ("failures", "hist", "requests")
+
+    def __init__(self) -> None:
+        self.hist = LatencyHistogram()
+        self.requests = 0
+        self.failures = 0
+
+
+class _BinAcc:
+    """One request name within one second: latencies as exact microseconds -> count.
+
+    A dict increment costs a tenth of a histogram record; the histogram is fed once per
+    distinct value when the second is over, with the same microseconds, so nothing is lost.
+    """
+
+    __slots__ = ("failures", "requests", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[int, int] = {}
+        self.requests = 0
+        self.failures = 0
+
+    def histogram(self) -> LatencyHistogram:
+        hist = LatencyHistogram()
+        for us, count in self.values.items():
+            hist.record(max(0, us) / 1000, count)
+        return hist
+
+
+@dataclass
+class TransportState:
+    """Transport failures (no HTTP answer at all): how a dead target shows."""
+
+    down_since_s: float | None = None
+    down_count: int = 0
+    down_error: str = ""
+    last_ok_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields."""
+        return {
+            "down_since_s": self.down_since_s,
+            "down_count": self.down_count,
+            "down_error": self.down_error,
+            "last_ok_s": self.last_ok_s,
+        }
+
+
+@dataclass
+class RequestRecorder:
+    """Records requests of one Locust process (see the module docstring)."""
+
+    warmup_s: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    started: float = 0.0
+    started_wall: float = 0.0
+    requests_total: int = 0
+    finished_s: float | None = None
+    transport: TransportState = field(default_factory=TransportState)
+    _last_ok: float | None = None
+    _scopes: dict[tuple[str, str], str] = field(default_factory=dict)
+    _bin_index: int = 0
+    _bin: dict[tuple[str, str], _BinAcc] = field(default_factory=dict)
+    _measured: dict[str, _Acc] = field(default_factory=dict)
+    _pending: list[list[Any]] = field(default_factory=list)
+    _errors: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    @property
+    def warmup_bins(self) -> int:
+        """Whole bins left out of the measurement (the warmup rounded up to seconds)."""
+        return max(0, math.ceil(self.warmup_s / BIN_S - 1e-9))
+
+    def reset(self) -> None:
+        """Forget everything and start the clock: a new test starts."""
+        self.started = self.clock()
+        self.started_wall = self.wall()
+        self.requests_total = 0
+        self.finished_s = None
+        self.transport = TransportState()
+        self._last_ok = None
+        self._scopes = {}
+        self._bin_index = 0
+        self._bin = {}
+        self._measured = {}
+        self._pending = []
+        self._errors = {}
+
+    def record(
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float | None,
+        ok: bool,
+        *,
+        error: str | None = None,
+        transport_error: bool = False,
+        now: float | None = None,
+    ) -> None:
+        """Count one finished request; ``transport_error`` means no HTTP answer arrived."""
+        # The hot path of every request: keep it to a dict increment and a few stores.
+        if self.finished_s is not None:
+            return
+        t = self.clock() if now is None else now
+        self.tick(t)
+        key = (request_type, name)
+        acc = self._bin.get(key)
+        if acc is None:
+            acc = self._bin[key] = _BinAcc()
+        if response_time_ms is not None:
+            try:
+                us = round(response_time_ms * 1000)
+            except (ValueError, OverflowError, TypeError):
+                us = None  # NaN or infinity: a broken client timing, not a latency
+            if us is not None:
+                values = acc.values
+                values[us] = values.get(us, 0) + 1
+        acc.requests += 1
+        self.requests_total += 1
+        if ok:
+            self._last_ok = t
+            if self.transport.down_since_s is not None:
+                self.transport.down_since_s = None
+                self.transport.down_count = 0
+            return
+        self._record_failure(acc, request_type, name, t, error, transport_error)
+
+    def _record_failure(
+        self,
+        acc: _BinAcc,
+        request_type: str,
+        name: str,
+        t: float,
+        error: str | None,
+        transport_error: bool,
+    ) -> None:
+        acc.failures += 1
+        self._count_error(self._scope(request_type, name), error or "failed")
+        rel = t - self.started
+        if transport_error:
+            if self.transport.down_since_s is None:
+                self.transport.down_since_s = rel
+                self.transport.down_error = (error or "no response")[:300]
+            self.transport.down_count += 1
+        else:
+            self.transport.down_since_s = None
+            self.transport.down_count = 0
+
+    def _scope(self, request_type: str, name: str) -> str:
+        key = (request_type, name)
+        scope = self._scopes.get(key)
+        if scope is None:
+            scope = scope_of(request_type, name)
+            if len(self._scopes) < MAX_SCOPE_CACHE:
+                self._scopes[key] = scope
+        return scope
+
+    def _count_error(self, scope: str, error: str) -> None:
+        key = (scope, error[:200])
+        if key in self._errors or len(self._errors) < MAX_ERROR_KINDS:
+            self._errors[key] = self._errors.get(key, 0) + 1
+        else:
+            other = (scope, "(other errors)")
+            self._errors[other] = self._errors.get(other, 0) + 1
+
+    def _close_bin(self) -> None:
+        if not self._bin:
+            return
+        total = LatencyHistogram()
+        requests = failures = 0
+        measured = self._bin_index >= self.warmup_bins
+        for (request_type, name), acc in self._bin.items():
+            hist = acc.histogram()
+            total.merge(hist)
+            requests += acc.requests
+            failures += acc.failures
+            if measured:
+                scope = self._scope(request_type, name)
+                cumulative = self._measured.get(scope)
+                if cumulative is None:
+                    cumulative = self._measured[scope] = _Acc()
+                cumulative.hist.merge(hist)
+                cumulative.requests += acc.requests
+                cumulative.failures += acc.failures
+        self._pending.append([self._bin_index, requests, failures, total.encode()])
+        self._bin = {}
+
+    def tick(self, now: float | None = None) -> None:
+        """Close the current bin once its second is over."""
+        if self.finished_s is not None:
+            return
+        t = self.clock() if now is None else now
+        index = int((t - self.started) // BIN_S)
+        if index > self._bin_index:
+            self._close_bin()
+            self._bin_index = index
+
+    def finish(self, now: float | None = None) -> None:
+        """The test stopped: close the last, partial bin; later requests are ignored."""
+        if self.finished_s is not None:
+            return
+        t = self.clock() if now is None else now
+        self._close_bin()
+        self.finished_s = max(0.0, t - self.started)
+
+    def window_s(self, now: float | None = None) -> float:
+        """Seconds covered by the measured (post-warmup, closed-bin) data."""
+        if self.finished_s is not None:
+            end = self.finished_s
+        else:
+            t = self.clock() if now is None else now
+            end = int((t - self.started) // BIN_S) * BIN_S
+        return max(0.0, end - self.warmup_bins * BIN_S)
+
+    def measured_store(self, now: float | None = None) -> MetricsStore:
+        """Post-warmup requests of closed bins, per scope, with the measured window set."""
+        window = self.window_s(now)
+        store = MetricsStore()
+        for scope, acc in self._measured.items():
+            stats = EndpointStats(acc.hist, acc.requests, acc.failures, window)
+            store.add(scope, stats)
+            store.set_window(scope, window)
+        store.set_window(None, window)
+        return store
+
+    def _transport_dict(self) -> dict[str, Any]:
+        if self._last_ok is not None:
+            self.transport.last_ok_s = round(self._last_ok - self.started, 3)
+        return self.transport.to_dict()
+
+    def snapshot(
+        self, now: float | None = None, *, final: bool = False, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Cumulative state plus the bins closed since the previous snapshot."""
+        t = self.clock() if now is None else now
+        if final:
+            self.finish(t)
+        else:
+            self.tick(t)
+        bins, self._pending = self._pending, []
+        snap: dict[str, Any] = {
+            "v": SNAPSHOT_VERSION,
+            "store": self.measured_store(t).to_dict(),
+            "bins": bins,
+            "elapsed_s": round(t - self.started, 3),
+            "started_wall": self.started_wall,
+            "warmup_s": self.warmup_bins * BIN_S,
+            "requests_total": self.requests_total,
+            "transport": self._transport_dict(),
+            "errors": [[scope, error, count] for (scope, error), count in self._errors.items()],
+            "final": self.finished_s is not None,
+        }
+        if extra:
+            snap.update(extra)
+        return snap

@@ -1,0 +1,1 @@
+"""Measurements: latency histograms, per-endpoint metrics and sampling."""

@@ -1,0 +1,149 @@
+"""``gate_slo``: send a burst of requests, read the figures, assert SLOs over them."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..slo.evaluate import SLOResult, evaluate_slo, format_slo_table, parse_duration, parse_slo
+from .metrics import MetricsStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..http.client import GateClient
+    from .metrics import EndpointStats
+
+
+def _expected(status: int, expect_status: int | Sequence[int] | None) -> bool:
+    if expect_status is None:
+        return 200 <= status < 400
+    if isinstance(expect_status, int):
+        return status == expect_status
+    return status in expect_status
+
+
+class SampleSet:
+    """Latency and error figures of ``count`` requests to one endpoint."""
+
+    def __init__(self, name: str, store: MetricsStore, errors: list[str], min_samples: int) -> None:
+        self.name = name
+        self._store = store
+        self.errors = errors
+        self._min_samples = min_samples
+
+    @property
+    def stats(self) -> EndpointStats:
+        """Histogram and counts of the sample."""
+        stats = self._store.get(self.name)
+        assert stats is not None
+        return stats
+
+    @property
+    def count(self) -> int:
+        """Requests sent."""
+        return self.stats.requests
+
+    @property
+    def error_rate(self) -> float:
+        """Fraction of requests that failed or answered an unexpected status."""
+        return self.stats.failures / self.stats.requests if self.stats.requests else 1.0
+
+    def p(self, percentile: float) -> float:
+        """Nearest-rank percentile of latency in milliseconds."""
+        return self.stats.histogram.percentile(percentile)
+
+    def evaluate(self, *expressions: str) -> list[SLOResult]:
+        """Evaluate SLO expressions over this sample without raising."""
+        results = []
+        for text in expressions:
+            slo = parse_slo(text if ":" in text else f"{self.name}: {text}")
+            results.append(evaluate_slo(slo, self._store, min_samples=self._min_samples))
+        return results
+
+    def assert_slo(self, *expressions: str) -> list[SLOResult]:
+        """Raise AssertionError with an SLO table when any expression is breached."""
+        __tracebackhide__ = True
+        results = self.evaluate(*expressions)
+        bad = [r for r in results if not r.passed]
+        if bad:
+            from ..errors import InsufficientSamplesError
+
+            table = format_slo_table(results)
+            detail = "".join(f"\n  {error}" for error in self.errors[:5])
+            errors = f"\nfailed requests:{detail}" if detail else ""
+            if all(r.verdict == "error" for r in bad):
+                raise InsufficientSamplesError(f"SLO could not be measured:\n{table}{errors}")
+            raise AssertionError(f"SLO breached:\n{table}{errors}")
+        return results
+
+    def __repr__(self) -> str:
+        if not self.count:
+            return f"<SampleSet {self.name} empty>"
+        return (
+            f"<SampleSet {self.name} n={self.count} p50={self.p(50):.1f}ms "
+            f"p95={self.p(95):.1f}ms error_rate={self.error_rate:.2%}>"
+        )
+
+
+class GateSLO:
+    """The ``gate_slo`` fixture: sampling and latency assertions through ``gate_client``."""
+
+    def __init__(self, client: GateClient, min_samples: int = 1) -> None:
+        self._client = client
+        self._min_samples = min_samples
+
+    def sample(
+        self,
+        path: str,
+        n: int = 20,
+        method: str = "GET",
+        *,
+        name: str | None = None,
+        expect_status: int | Sequence[int] | None = None,
+        interval: float = 0.0,
+        **request_kwargs: Any,
+    ) -> SampleSet:
+        """Send ``n`` requests and return their figures; transport errors count as failures."""
+        if n < 1:
+            raise ValueError(f"gate_slo.sample needs n >= 1, got {n}")
+        from ..http.client import NAME_EXTENSION
+
+        label = name or f"{method.upper()} {path.split('?', 1)[0]}"
+        extensions = dict(request_kwargs.pop("extensions", None) or {})
+        extensions.setdefault(NAME_EXTENSION, label)
+        store = MetricsStore()
+        errors: list[str] = []
+        for index in range(n):
+            started = time.perf_counter()
+            try:
+                response = self._client.request(
+                    method, path, extensions=extensions, **request_kwargs
+                )
+            except httpx.HTTPError as exc:
+                store.record(label, None, ok=False)
+                errors.append(f"#{index + 1}: {exc}")
+            else:
+                elapsed_ms = (time.perf_counter() - started) * 1000.0
+                ok = _expected(response.status_code, expect_status)
+                store.record(label, elapsed_ms, ok=ok)
+                if not ok:
+                    errors.append(f"#{index + 1}: {label} -> {response.status_code}")
+            if interval and index + 1 < n:
+                time.sleep(interval)
+        return SampleSet(label, store, errors, self._min_samples)
+
+    def assert_latency(self, response: httpx.Response, budget: str) -> float:
+        """Fail when one response took longer than ``budget`` (e.g. ``"300ms"``)."""
+        __tracebackhide__ = True
+        limit_ms = parse_duration(budget) * 1000.0
+        elapsed_ms = response.elapsed.total_seconds() * 1000.0
+        if elapsed_ms > limit_ms:
+            request = response.request
+            raise AssertionError(
+                f"{request.method} {request.url.path} took {elapsed_ms:.1f} ms, "
+                f"over the {budget} budget (status {response.status_code})"
+            )
+        return elapsed_ms

@@ -1,0 +1,284 @@
+"""Verdicts on SLOs for smoke, E2E and load gates, and the table that reports them.
+
+The grammar lives in :mod:`pytest_opsgate.slo.grammar`; its names are re-exported here, so
+``from pytest_opsgate.slo import parse_slo`` keeps working.
+
+Verdicts: an SLO whose scope never saw a request, or with fewer samples than required,
+is an ``error``, never a pass. Latency statistics are compared at the histogram's
+resolution (see :mod:`pytest_opsgate.measure.histogram`): a p95 exactly on an 800 ms budget
+passes ``<= 800ms`` and fails ``< 800ms``. ``error_rate``, ``rps`` and ``requests``
+compare as plain numbers. Latency histograms include the durations of failed requests
+(as Locust and k6 do), but a latency SLO with no successful request is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..measure.histogram import LatencyHistogram
+from ..measure.metrics import PAGE_METRICS, EndpointStats
+from .grammar import (
+    COUNTER_STATS,
+    FLAGS,
+    OPS,
+    SLO,
+    SLOSyntaxError,
+    _kind,
+    parse_duration,
+    parse_slo,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ..measure.metrics import MetricsStore
+
+__all__ = [
+    "COUNTER_STATS",
+    "FLAGS",
+    "OPS",
+    "SLO",
+    "SLOResult",
+    "SLOSyntaxError",
+    "Verdict",
+    "evaluate_all",
+    "evaluate_slo",
+    "format_measure",
+    "format_slo_table",
+    "parse_duration",
+    "parse_slo",
+    "resolve_stats",
+]
+
+Verdict = Literal["passed", "failed", "error"]
+
+
+def _sig3(value: float) -> str:
+    if value == 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_measure(slo_or_metric: SLO | str, value: float | None) -> str:
+    """A value as ``812 ms``, ``1.23 s``, ``0.52 %``, ``48.1/s`` or ``120``, by its statistic."""
+    if value is None:
+        return "-"
+    statistic = slo_or_metric.statistic if isinstance(slo_or_metric, SLO) else slo_or_metric
+    kind = _kind(statistic)
+    if kind == "ratio":
+        return f"{_sig3(value * 100)} %"
+    if kind == "rate":
+        return f"{_sig3(value)}/s"
+    if kind == "count":
+        return str(int(value))
+    if abs(value) >= 999.5:
+        return f"{_sig3(value / 1000)} s"
+    return f"{_sig3(value)} ms"
+
+
+@dataclass
+class SLOResult:
+    """The verdict on one SLO: what was measured, from how many samples, and why."""
+
+    slo: SLO
+    measured: float | None
+    samples: int
+    verdict: Verdict
+    reason: str
+    source: str = ""  # the gate whose traffic was measured: smoke, e2e, load
+
+    @property
+    def passed(self) -> bool:
+        """True only for a pass; an error is never a pass."""
+        return self.verdict == "passed"
+
+    @property
+    def scope_label(self) -> str:
+        """The scope for tables: ``all`` when the SLO covers every request."""
+        return self.slo.scope_label
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields; :meth:`from_dict` restores an equal result."""
+        return {
+            "slo": self.slo.to_dict(),
+            "measured": self.measured,
+            "samples": self.samples,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SLOResult:
+        """Rebuild a result from :meth:`to_dict` output."""
+        verdict = d["verdict"]
+        if verdict not in ("passed", "failed", "error"):
+            raise ValueError(f"unknown SLO verdict {verdict!r}; expected passed, failed or error")
+        measured = d.get("measured")
+        return cls(
+            slo=SLO.from_dict(d["slo"]),
+            measured=None if measured is None else float(measured),
+            samples=int(d["samples"]),
+            verdict=verdict,
+            reason=str(d["reason"]),
+            source=str(d.get("source", "")),
+        )
+
+
+def _missing_scope_reason(slo: SLO, store: MetricsStore) -> str:
+    known = store.scopes(slo.metric)
+    what = "page loads" if slo.metric in PAGE_METRICS else "requests"
+    if slo.scope is None:
+        return f"no {what} recorded"
+    reason = f"no {what} recorded for {slo.scope!r}"
+    close = difflib.get_close_matches(slo.scope, known, n=1, cutoff=0.6)
+    if close:
+        return f"{reason} (did you mean {close[0]!r}?)"
+    if known:
+        shown = ", ".join(repr(scope) for scope in known[:5])
+        more = f" and {len(known) - 5} more" if len(known) > 5 else ""
+        return f"{reason} (recorded: {shown}{more})"
+    return reason
+
+
+def resolve_stats(slo: SLO, store: MetricsStore) -> EndpointStats | None:
+    """The stats an SLO reads, or None when its scope never saw a request."""
+    if slo.scope is None:
+        stats = store.total(slo.metric)
+        return stats if stats.requests else None
+    names = store.matching(slo.scope, slo.metric)
+    parts = [part for part in (store.get(name, slo.metric) for name in names) if part]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else EndpointStats.combine(parts)
+
+
+def _latency(histogram: LatencyHistogram, statistic: str) -> float:
+    if statistic == "min":
+        return histogram.min()
+    if statistic == "max":
+        return histogram.max()
+    if statistic == "avg":
+        return histogram.mean()
+    return histogram.percentile(float(statistic[1:]))
+
+
+def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOResult:
+    """Judge one SLO against the store; a missing scope or too few samples give ``error``.
+
+    Samples are latency samples for time statistics and requests for ``error_rate`` and
+    ``rps``; ``min_samples`` applies to both (at least 1). ``requests`` ignores it.
+    """
+    stats = resolve_stats(slo, store)
+    if stats is None:
+        return SLOResult(slo, None, 0, "error", _missing_scope_reason(slo, store))
+    needed = max(1, min_samples)
+    where = f" for {slo.scope!r}" if slo.scope is not None else ""
+    if slo.statistic == "requests":
+        return _judge(slo, float(stats.requests), stats.requests)
+    if slo.kind == "duration":
+        if stats.successes == 0:
+            return SLOResult(
+                slo,
+                None,
+                stats.samples,
+                "error",
+                f"insufficient samples: none of {stats.requests} requests{where} succeeded, "
+                "so latency was not measured",
+            )
+        samples = stats.samples
+    else:
+        samples = stats.requests
+    if samples < needed:
+        return SLOResult(
+            slo, None, samples, "error", f"insufficient samples ({samples} < {needed}){where}"
+        )
+    if slo.statistic == "error_rate":
+        return _judge(slo, stats.failures / stats.requests, samples)
+    if slo.statistic == "rps":
+        if stats.rps is None:
+            return SLOResult(
+                slo,
+                None,
+                samples,
+                "error",
+                f"cannot measure rps{where}: the measured window is 0 s "
+                "(one request, or all at one instant)",
+            )
+        return _judge(slo, stats.rps, samples)
+    return _judge(slo, _latency(stats.histogram, slo.statistic), samples)
+
+
+def _judge(slo: SLO, measured: float, samples: int) -> SLOResult:
+    if slo.kind == "duration":
+        measured_bucket = LatencyHistogram.at_resolution(measured)
+        budget_bucket = LatencyHistogram.at_resolution(slo.budget)
+        ok = OPS[slo.op](measured_bucket, budget_bucket)
+        same_bucket = measured_bucket == budget_bucket
+    else:
+        ok = OPS[slo.op](measured, slo.budget)
+        same_bucket = False
+    shown, budget = format_measure(slo, measured), format_measure(slo, slo.budget)
+    if ok:
+        reason = f"{slo.label} {shown} {slo.op} {budget}"
+    else:
+        reason = f"{slo.label} {shown} is not {slo.op} {budget}"
+    if same_bucket:
+        reason += " (equal to the budget at the histogram's 0.1 % resolution)"
+    return SLOResult(slo, measured, samples, "passed" if ok else "failed", reason)
+
+
+def evaluate_all(
+    slos: Iterable[SLO], store: MetricsStore, *, min_samples: int = 1
+) -> list[SLOResult]:
+    """Judge every SLO against one store, in order."""
+    return [evaluate_slo(slo, store, min_samples=min_samples) for slo in slos]
+
+
+_HEADERS = ("endpoint", "statistic", "measured", "budget", "samples", "verdict")
+_RIGHT_ALIGNED = {"measured", "samples"}
+
+
+def format_slo_table(results: Sequence[SLOResult]) -> str:
+    """An aligned plain-text table of results, then the reason for each one that did not pass.
+
+    A ``gate`` column leads when the results say which gate measured them.
+    """
+    with_gate = any(result.source for result in results)
+    headers = (("gate",) if with_gate else ()) + _HEADERS
+    rows = [
+        (
+            *((result.source or "-",) if with_gate else ()),
+            result.scope_label,
+            result.slo.label,
+            format_measure(result.slo, result.measured),
+            f"{result.slo.op} {format_measure(result.slo, result.slo.budget)}",
+            str(result.samples),
+            result.verdict.upper(),
+        )
+        for result in results
+    ]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if header in _RIGHT_ALIGNED else cell.ljust(width)
+            for cell, width, header in zip(cells, widths, headers, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    lines = [line(headers), "  ".join("-" * width for width in widths)]
+    lines.extend(line(row) for row in rows)
+    notes = [
+        f"{result.verdict.upper()} {result.scope_label} {result.slo.label}: {result.reason}"
+        for result in results
+        if not result.passed
+    ]
+    if notes:
+        lines.extend(["", *notes])
+    return "\n".join(lines)

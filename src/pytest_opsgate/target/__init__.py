@@ -1,0 +1,1 @@
+"""The target under test: stack commands, readiness polling, health formats, expectations."""
