@@ -1,6 +1,6 @@
 """Refresh the fault table of docs/reliability.md from one run of the hostile-target corpus.
 
-Runs tests/test_faults.py (and tests/test_faults_load.py once it exists) with
+Runs tests/faults/test_faults.py (and tests/faults/test_faults_load.py once it exists) with
 ``-p no:playwright --durations=0 -q``, adds up setup, call and teardown of each test, and
 rewrites the table between the markers in docs/reliability.md: one row per fault F1-F30 with
 the behaviour, the verdict and exit code the test asserts, the test's name, its outcome and
@@ -22,10 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "reliability.md"
-MODULES = ("tests/test_faults.py", "tests/test_faults_load.py")
+MODULES = ("tests/faults/test_faults.py", "tests/faults/test_faults_load.py")
 START = "<!-- reliability-table:start -->"
 END = "<!-- reliability-table:end -->"
-LOAD_MODULE = "tests/test_faults_load.py"
+LOAD_MODULE = "tests/faults/test_faults_load.py"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ ROWS: dict[int, Row] = {
     20: Row("wall clock jumps a day on every read", "PASS, durations monotonic", "0"),
     21: Row("E2E page answers 500 or redirects to login", "FAIL (status, final URL)", "1"),
     # Load gate rows: expected per FAULTS.md and the exit-code contract; their tests live
-    # in tests/test_faults_load.py.
+    # in tests/faults/test_faults_load.py.
     22: Row("5 % of requests fail under load", "FAIL (error-rate SLO)", "1"),
     23: Row("zero successful samples or metric never recorded", "ERROR (no samples)", "11"),
     24: Row("p95 sits exactly on the budget", "PASS for `<=`, FAIL for `<`", "0 / 1"),

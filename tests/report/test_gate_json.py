@@ -420,7 +420,7 @@ def test_readiness_dict_of_a_failed_wait() -> None:
     assert entry["error"] == "connection refused at the deadline"
 
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "gate-json.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "gate-json.md"
 
 
 def _schema_fields(node: Any) -> set[str]:

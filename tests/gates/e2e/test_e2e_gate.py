@@ -20,7 +20,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_opsgate.demo import DemoServer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_SUITE = REPO_ROOT / "suites" / "e2e"
 RUN_TIMEOUT_S = 180
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from pytest_opsgate.demo import DemoServer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEMO_LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
 LOCUST = Path(sys.executable).with_name("locust")
 
