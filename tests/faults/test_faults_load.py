@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from test_faults import MARGIN_S, OK, Gate, GateRun, assert_verdict
 
 from faultserver import FaultServer, flap, json
 from gatekit import (
@@ -44,7 +45,6 @@ from gatekit import (
 )
 from pytest_opsgate.gates.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
 from pytest_opsgate.gates.load.recorder import DOWN_AFTER_S
-from test_faults import MARGIN_S, OK, Gate, GateRun, assert_verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
