@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .expect import Expectation, _lookup, _short_json, parse_expect
+from .expect import Expectation, _lookup, parse_expect
+from .health import HealthReading, accept_hint, read_json, read_text
 from .probe import Failure, Probe
 
 if TYPE_CHECKING:
@@ -26,20 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PATHS",
-    "READY_STATUSES",
     "VERSION_KEYS",
     "Attempt",
     "Expectation",
     "NotReadyError",
     "ReadinessResult",
     "ReadinessSpec",
-    "VersionMismatchError",
     "parse_expect",
     "wait_until_ready",
 ]
 
 DEFAULT_PATHS = ["/api/health/", "/health", "/healthz", "/ready", "/readyz"]
-READY_STATUSES = frozenset({"ok", "pass", "up", "healthy", "ready"})
 # Looked up in this order in the JSON body; the first present, non-empty one is the version.
 VERSION_KEYS = ("version", "app_version", "APP_VERSION", "build.version", "git_sha", "commit")
 
@@ -69,7 +67,8 @@ class Attempt:
     at_s: float  # seconds since the wait started, on the injected monotonic clock
     status: int | None
     latency_ms: float | None
-    outcome: str  # ready | not_ready | refused | dns | timeout | tls | redirect | protocol | error
+    # ready | not_ready | version | refused | dns | timeout | tls | redirect | protocol | error
+    outcome: str
     detail: str
     body_excerpt: str = ""
 
@@ -107,6 +106,7 @@ class ReadinessResult:
     attempts: list[Attempt]
     version: str | None
     body: object  # parsed JSON, or None
+    last_version: str | None = None  # the version the last healthy answer reported
 
 
 class NotReadyError(Exception):
@@ -116,7 +116,7 @@ class NotReadyError(Exception):
         super().__init__(message)
         self.message = message
         self.result = result
-        self.kind = kind  # timeout | unstable | redirect_loop
+        self.kind = kind  # timeout | unstable | redirect_loop | version
         self.last_outcome = last_outcome
 
     def __str__(self) -> str:
@@ -124,22 +124,6 @@ class NotReadyError(Exception):
 
     def __reduce__(self) -> tuple[type[NotReadyError], tuple[str, ReadinessResult, str, str]]:
         return type(self), (self.message, self.result, self.kind, self.last_outcome)
-
-
-class VersionMismatchError(Exception):
-    """The service is ready but reports another version than expected (a FAIL, not an ERROR)."""
-
-    def __init__(self, expected: str, actual: str | None, result: ReadinessResult) -> None:
-        shown = actual if actual is not None else f"none (looked for {', '.join(VERSION_KEYS)})"
-        super().__init__(f"version mismatch: expected {expected}, target reports {shown}")
-        self.expected = expected
-        self.actual = actual
-        self.result = result
-
-    def __reduce__(
-        self,
-    ) -> tuple[type[VersionMismatchError], tuple[str, str | None, ReadinessResult]]:
-        return type(self), (self.expected, self.actual, self.result)
 
 
 class _RedirectLoop(Exception):
@@ -156,6 +140,7 @@ class _Answer:
     location: str | None = None
     retry_after_s: float | None = None
     hint: str = ""  # a fix specific to this answer, preferred over the outcome's generic hint
+    health: bool = False  # a health endpoint answered (settles discovery on this path)
 
 
 class _Poller:
@@ -165,7 +150,8 @@ class _Poller:
         self.spec = spec
         self.clock = clock
         self.expects = [parse_expect(e) for e in spec.expects]
-        self.user_status = any(e.path == ("status",) for e in self.expects)
+        # An expectation on the key a reading used replaces the table's judgement of it.
+        self.user_keys = {e.path[0] for e in self.expects if len(e.path) == 1}
         self.origin = _origin(spec.base_url)
         self.attempts: list[Attempt] = []
         self.last_hint = ""
@@ -220,7 +206,15 @@ class _Poller:
                            location=loc or None)  # fmt: skip
         retry = _retry_after(reply.headers.get("retry-after")) if status in (429, 503) else None
         if not 200 <= status < 300:
-            return verdict("not_ready", f"not ready: HTTP {status}", retry_after_s=retry)
+            ans = verdict("not_ready", f"not ready: HTTP {status}", retry_after_s=retry)
+            # Spring answers 503 {"status": "DOWN"}: a health endpoint, just not ready.
+            doc = _parse_json(body_text, json_declared=ctype.endswith("json"))
+            if isinstance(doc, dict) and read_json(doc).state != "silent":
+                reading = read_json(doc)
+                ans = verdict("not_ready", f"not ready: HTTP {status}, {reading.detail}", doc,
+                              retry_after_s=retry)  # fmt: skip
+                ans.health = True
+            return ans
         if truncated:
             return verdict(
                 "not_ready", f"not ready: health body larger than {MAX_BODY_BYTES} bytes"
@@ -233,29 +227,62 @@ class _Poller:
             )
             ans.hint = "this path serves a web page, not health: pass the real health path"
             return ans
+        answer = self._judge_health(body_text, ctype, verdict)
+        answer.health = True
+        return answer
+
+    def _judge_health(self, body_text: str, ctype: str, verdict: Callable[..., _Answer]) -> _Answer:
         doc = _parse_json(body_text, json_declared=ctype.endswith("json"))
         if isinstance(doc, str):  # a parse problem
             return verdict("not_ready", f"not ready: {doc}")
+        subject: object  # what expectations read: the JSON, or a health word as "status"
         if doc is _NOT_JSON:
-            if self.expects:
-                return verdict(
-                    "not_ready", f"not ready: expectations need a JSON body, got {ctype}"
-                )
-            return verdict("ready", "ready")
-        if isinstance(doc, dict) and "status" in doc and not self.user_status:
-            st = doc["status"]
-            if not (isinstance(st, str) and st.lower() in READY_STATUSES):
-                ans = verdict("not_ready", f"not ready: status is {_short_json(st)}", doc)
-                ans.hint = (
-                    f"only a status of {'/'.join(sorted(READY_STATUSES))} is ready; to accept "
-                    f'{_short_json(st)}, expect status in ["ok", {_short_json(st)}]'
-                )
-                return ans
+            reading = read_text(body_text)
+            subject = {"status": body_text.strip()} if reading.where == "the body" else None
+            doc = None
+        else:
+            reading = read_json(doc)
+            subject = doc
+        if not reading.ready and not self._user_judges(reading):
+            ans = verdict("not_ready", f"not ready: {reading.detail}", doc)
+            ans.hint = self._hint(reading)
+            return ans
+        if self.expects and subject is None:
+            return verdict(
+                "not_ready",
+                f"not ready: expectations need a JSON body or a health word, got {ctype}",
+            )
         for e in self.expects:
-            why = e.check(doc)
+            why = e.check(subject)
             if why is not None:
                 return verdict("not_ready", f"not ready: {why}", doc)
+        wanted = self.spec.expected_version
+        if wanted is not None:
+            serving = _version_of(doc)
+            if serving != wanted:
+                # During a rolling deploy the old version answers healthy first: keep waiting.
+                shown = serving if serving is not None else "no version"
+                ans = verdict("version", f"ready, but serving {shown}, want {wanted}", doc)
+                ans.hint = (
+                    f"the target has not rolled out {wanted} yet (or its health body reports "
+                    f"the version under another key than {', '.join(VERSION_KEYS)}): check the "
+                    "rollout, or raise --gate-ready-timeout"
+                )
+                return ans
         return verdict("ready", "ready", doc)
+
+    def _user_judges(self, reading: HealthReading) -> bool:
+        key = "status" if reading.where in ("the body", "text") else reading.where
+        return key in self.user_keys
+
+    @staticmethod
+    def _hint(reading: HealthReading) -> str:
+        if reading.where in {"ok", "healthy", "ready", "up", "alive"}:
+            return (
+                f"the body says {reading.where}: false; fix the service, or pass "
+                f"--gate-ready-expect '{reading.where} in [true, false]' to ignore it"
+            )
+        return accept_hint(reading)
 
     def _diagnose_redirects(self, url: str, location: str, timeout: float) -> None:
         """Walk same-origin hops (headers stay home) and raise _RedirectLoop on a cycle."""
@@ -300,6 +327,8 @@ def _parse_json(text: str, *, json_declared: bool) -> object:
     except RecursionError:
         return "invalid JSON: nested too deeply"
     except ValueError as exc:
+        if not json_declared and text.lstrip().startswith("[+]"):
+            return _NOT_JSON  # Kubernetes' verbose readyz lines, not a JSON list
         return f"invalid JSON: {exc}"
 
 
@@ -365,7 +394,7 @@ def wait_until_ready(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReadinessResult:
-    """Poll until ready, or raise NotReadyError (with the attempt log) or VersionMismatchError."""
+    """Poll until ready (and serving ``expected_version``), or raise NotReadyError with the log."""
     if spec.successes < 1:
         raise ValueError(f"successes must be at least 1, got {spec.successes}")
     poller = _Poller(spec, clock)
@@ -388,16 +417,16 @@ def wait_until_ready(
                     remaining = max(remaining, MIN_FIRST_ATTEMPT_S)
                 budget = min(spec.attempt_timeout_s, remaining)
                 ans = poller.attempt(path, budget, clipped=budget < spec.attempt_timeout_s)
-                a = ans.attempt
-                if a.outcome in _NO_ANSWER or a.status not in (404, 405):
-                    if a.outcome not in _NO_ANSWER:
-                        chosen = path  # discovery: the first path that answers is the one
+                # Discovery settles on the first path that gives a health answer; a 404, a
+                # web page or a proxy's 5xx while the app boots does not settle it.
+                if chosen is None and ans.health:
+                    chosen = path
                     break
-            if ans is not None and ans.attempt.outcome == "ready":
+            if ans is not None and ans.attempt.outcome == "ready" and chosen is not None:
                 streak += 1
                 ever_ready = True
                 if streak >= spec.successes:
-                    return _finish(poller, spec, ans, clock)
+                    return _finish(poller, ans, clock)
             else:
                 streak = 0
             pause = next(delays)
@@ -414,21 +443,18 @@ def wait_until_ready(
         poller.close()
 
 
-def _finish(
-    poller: _Poller, spec: ReadinessSpec, ans: _Answer, clock: Callable[[], float]
-) -> ReadinessResult:
+def _finish(poller: _Poller, ans: _Answer, clock: Callable[[], float]) -> ReadinessResult:
     path = ans.attempt.path
-    result = ReadinessResult(
+    version = _version_of(ans.body)
+    return ReadinessResult(
         url=poller.url_for(path),
         path=path,
         waited_s=clock() - poller.start,
         attempts=poller.attempts,
-        version=_version_of(ans.body),
+        version=version,
         body=ans.body,
+        last_version=version,
     )
-    if spec.expected_version is not None and result.version != spec.expected_version:
-        raise VersionMismatchError(spec.expected_version, result.version, result)
-    return result
 
 
 _HINTS = {
@@ -441,8 +467,25 @@ _HINTS = {
     "redirect": "the health path redirects (to a login page?): use an unauthenticated health path",
     "redirect_loop": "the health path redirects in a circle: fix the routing or use another path",
     "unstable": "the service flaps: check its logs for restarts or failing dependencies",
-    "discovery": "no health path found: pass the health path explicitly",
+    "discovery": "no health path found: pass the health path with --gate-ready-path",
 }
+
+
+def _last_answers(attempts: list[Attempt], candidates: list[str]) -> str:
+    """``/health -> 503, /healthz -> refused``: what each candidate answered last."""
+    last: dict[str, Attempt] = {}
+    for attempt in attempts:
+        last[attempt.path] = attempt
+    parts = []
+    for path in candidates:
+        a = last.get(path)
+        if a is None:
+            parts.append(f"{path} -> not tried")
+        elif a.status is not None:
+            parts.append(f"{path} -> {a.status} ({a.detail.removeprefix('not ready: ')})")
+        else:
+            parts.append(f"{path} -> {a.detail}")
+    return "; ".join(parts)
 
 
 def _not_ready(
@@ -459,7 +502,13 @@ def _not_ready(
     last = poller.telling
     last_outcome = last.outcome if last else "timeout"
     waited = clock() - poller.start
-    if kind == "timeout" and ever_ready and spec.successes > 1:
+    serving = None
+    versions = [a for a in attempts if a.outcome == "version"]
+    if kind == "timeout" and last_outcome == "version" and versions:
+        kind = "version"
+        serving = versions[-1].detail.removeprefix("ready, but ")
+        reason = f"still {serving}"
+    elif kind == "timeout" and ever_ready and spec.successes > 1:
         kind = "unstable"
         n_ok = sum(a.outcome == "ready" for a in attempts)
         reason = (
@@ -469,16 +518,11 @@ def _not_ready(
     elif not reason:
         reason = last.detail if last else "no attempt was made"
     hint_key = kind if kind != "timeout" else last_outcome
-    if (
-        kind == "timeout"
-        and chosen is None
-        and attempts
-        and all(a.status in (404, 405) for a in attempts[-len(candidates) :])
-    ):
+    if kind == "timeout" and chosen is None and len(candidates) > 1 and attempts:
         hint_key = "discovery"
-        reason = f"none of {', '.join(candidates)} answered anything but 404/405"
+        reason = f"no health path gave a health answer; {_last_answers(attempts, candidates)}"
     hint = _HINTS.get(hint_key, "check the service logs, or raise --gate-ready-timeout")
-    if kind == "timeout" and hint_key != "discovery" and poller.last_hint:
+    if kind in ("timeout", "version") and hint_key != "discovery" and poller.last_hint:
         hint = poller.last_hint
     url = _strip_userinfo(spec.base_url)
     lines = [
@@ -487,5 +531,10 @@ def _not_ready(
         f"hint: {hint}",
     ]
     path = chosen or (last.path if last else candidates[0])
-    result = ReadinessResult(poller.url_for(path), path, waited, attempts, None, None)
+    last_version = None
+    if versions:
+        last_version = versions[-1].detail.removeprefix("ready, but serving ").split(",")[0]
+    result = ReadinessResult(
+        poller.url_for(path), path, waited, attempts, None, None, last_version=last_version
+    )
     return NotReadyError("\n".join(lines), result, kind, last_outcome)

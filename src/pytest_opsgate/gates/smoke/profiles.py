@@ -7,6 +7,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
+from ...target.health import NOT_READY_WORDS, READY_WORDS, normalise
 from .context import CheckFailed, CheckSkipped, json_text, retry_after_seconds
 from .spec import SUCCESS
 
@@ -294,10 +295,9 @@ def negative_control(ctx: Context, profile: NegativeControl, path: str) -> list[
 
 # --------------------------------------------------------------------------- health schema
 
-HEALTHY = frozenset({"ok", "pass", "passing", "up", "healthy", "ready", "green"})
-UNHEALTHY = frozenset(
-    {"fail", "failed", "failing", "down", "error", "critical", "unhealthy", "red"}
-)
+# One table of health words for readiness and this profile (target/health.py).
+HEALTHY = READY_WORDS
+UNHEALTHY = NOT_READY_WORDS
 
 
 def health_schema(ctx: Context, profile: HealthSchema) -> list[str]:
@@ -375,9 +375,9 @@ def health_findings(document: object, require: tuple[str, ...]) -> list[str]:
             inner = check.get("status") if isinstance(check, dict) else check
             if not isinstance(inner, str):
                 findings.append(f"checks.{name} has no status word (got {json_text(check)})")
-            elif inner.lower() in UNHEALTHY:
+            elif normalise(inner) in UNHEALTHY:
                 failing.append(f"checks.{name} is {inner!r}")
-    if isinstance(status, str) and status.lower() in HEALTHY and failing:
+    if isinstance(status, str) and normalise(status) in HEALTHY and failing:
         findings.append(
             f"'status' is {status!r} but {', '.join(failing)}: the summary hides a "
             "failing dependency"
