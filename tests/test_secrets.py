@@ -4,13 +4,16 @@ One run of smoke, E2E and load against the demo, failing in every phase on purpo
 every kind of failure evidence is written (HTTP exchanges, screenshots, traces, Locust
 reports), with a sentinel secret planted in each way a secret reaches a gate: a header
 (a smoke check's credential from the environment, and a ``gate_client`` header), a query
-string (a check's path and a locustfile's request), an environment variable registered with
-``--gate-secret-env``, and a password typed into the demo's login form. Then every file under
-the artifacts folder, the HTML report, the JUnit XML, pytest-playwright's ``--output`` folder
-(zip members included) and the captured output is searched for each sentinel, raw,
-URL-encoded and base64-encoded. Each channel has a sentinel of its own, so a leak names its
-way out; only the environment variable is registered, so the other channels test the
-redaction that needs no registration (sensitive names, typed passwords).
+string (a check's path, and failing and passing requests of a Locust ``HttpUser`` and a
+``FastHttpUser``), a cookie (``gate_client``'s and the browser's), a Basic-auth password, an
+environment variable registered with ``--gate-secret-env``, and a password typed into the
+demo's login form. Then every file under the artifacts folder, the HTML report, the JUnit
+XML, pytest-playwright's ``--output`` folder (zip members included) and the captured output
+is searched for each sentinel, raw, URL-encoded and base64-encoded at any byte alignment (a
+secret inside a longer base64 string, as in a Basic-auth header). Each channel has a sentinel
+of its own, so a leak names its way out; only the environment variable is registered, so
+the other channels test the redaction that needs no registration (sensitive names, typed
+passwords).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from test_faults import Gate, assert_verdict
+from gatekit import Gate, assert_verdict
 
 if TYPE_CHECKING:
     from pytest_opsgate.demo import DemoServer
@@ -38,6 +41,10 @@ SECRETS = {
     "gate_client header": f"{SENTINEL}:client-header",
     "check query string": f"{SENTINEL}:check-query",
     "locustfile query string": f"{SENTINEL}:load-query",
+    "HttpUser failing query string": f"{SENTINEL}:http-user-query",
+    "gate_client cookie": f"{SENTINEL}:client-cookie",
+    "browser cookie": f"{SENTINEL}:browser-cookie",
+    "basic auth password": f"{SENTINEL}:basic-password",
     "registered environment variable": f"{SENTINEL}:secret-env",
     "typed password": f"{SENTINEL}:typed-password",
 }
@@ -45,6 +52,10 @@ ENVIRONMENT = {
     "CHECK_API_KEY": SECRETS["smoke check header"],
     "CLIENT_TOKEN": SECRETS["gate_client header"],
     "LOAD_TOKEN": SECRETS["locustfile query string"],
+    "HTTP_USER_TOKEN": SECRETS["HttpUser failing query string"],
+    "CLIENT_COOKIE": SECRETS["gate_client cookie"],
+    "BROWSER_COOKIE": SECRETS["browser cookie"],
+    "BASIC_PASSWORD": SECRETS["basic auth password"],
     "DEPLOY_NOTE": SECRETS["registered environment variable"],
     "E2E_PASSWORD": SECRETS["typed password"],
 }
@@ -74,6 +85,8 @@ SMOKE_TEST = """
             headers={"Authorization": f"Bearer {os.environ['CLIENT_TOKEN']}", "X-Build-Note": note},
         )
         print(f"build note {note}")
+        gate_client.get("/api/items", cookies={"session_id": os.environ["CLIENT_COOKIE"]})
+        gate_client.get("/api/items", auth=("deploy-user", os.environ["BASIC_PASSWORD"]))
         assert response.status_code == 200, f"the build with note {note} was refused"
 """
 
@@ -90,7 +103,9 @@ E2E_TEST = """
         headers = {"X-Build-Note": os.environ["DEPLOY_NOTE"]}
         return {**browser_context_args, "extra_http_headers": headers}
 
-    def test_login_with_the_wrong_password(gate_page, page):
+    def test_login_with_the_wrong_password(gate_page, page, base_url):
+        cookie = {"name": "session", "value": os.environ["BROWSER_COOKIE"], "url": base_url}
+        page.context.add_cookies([cookie])
         gate_page.visit("/login")
         page.get_by_test_id("username").fill("sentinel-user")
         page.get_by_test_id("password").fill(os.environ["E2E_PASSWORD"])
@@ -103,7 +118,7 @@ E2E_TEST = """
 LOCUSTFILE = """
     import os
 
-    from locust import FastHttpUser, constant, task
+    from locust import FastHttpUser, HttpUser, constant, task
 
     class Leaky(FastHttpUser):
         wait_time = constant(0.1)
@@ -117,6 +132,15 @@ LOCUSTFILE = """
             note = {"X-Build-Note": os.environ["DEPLOY_NOTE"]}
             self.client.get(f"/api/public/items?token={token}", headers=note)
             self.client.get(f"/api/missing?token={token}")
+
+    class LeakyRequests(HttpUser):
+        wait_time = constant(0.1)
+
+        @task
+        def leak(self):
+            token = os.environ["HTTP_USER_TOKEN"]
+            self.client.get(f"/api/missing?access_token={token}&page=2")
+            self.client.get(f"/api/public/items?signature={token}")
 """
 
 
@@ -124,15 +148,17 @@ FILL = ("before", "fill")
 
 
 def encoded_forms(secret: str) -> set[str]:
-    """The forms a secret is searched in: raw, URL-encoded and base64 (padding dropped)."""
+    """The forms a secret is searched in: raw, URL-encoded, and base64 at each of the three
+    byte alignments a secret can have inside a longer base64 string (``user:secret``)."""
     raw = secret.encode()
-    return {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-    }
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"x" * shift + raw).decode()
+            # Characters that depend on the secret's bytes alone: not the first group when
+            # bytes come before it, nor the last group, which mixes in what comes after.
+            forms.add(text[4 if shift else 0 : -4])
+    return forms
 
 
 def leaks_in(name: str, data: bytes) -> list[str]:
@@ -221,8 +247,12 @@ def test_a_secret_planted_in_every_gate_reaches_no_file_and_no_output(
         events = [json.loads(line) for line in archive.read("trace.trace").splitlines()]
     fills = [e["params"]["value"] for e in events if (e.get("type"), e.get("method")) == FILL]
     assert fills == ["sentinel-user", "[REDACTED]"]
+    assert "cookie: [REDACTED]" in client
     load = evidence / "locustfiles-leaky.py-load"
     assert "build note [REDACTED]" in (load / "locust.log").read_text()
+    # A failing HttpUser request names its URL, query included, in Locust's failures.
+    failures = (load / "locust_failures.csv").read_text()
+    assert "/api/missing?access_token=[REDACTED]&page=2" in failures
     assert json.loads((load / "opsgate-result.json").read_text())["requests_total"] > 0
 
     leaks = [leak for path in sorted(written) for leak in leaks_in(str(path), path.read_bytes())]

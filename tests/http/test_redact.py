@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
@@ -240,3 +241,42 @@ def test_url_valued_headers_lose_query_secrets() -> None:
     assert headers["location"] == f"/login?next=/account&token={REDACTED}"
     assert "zzz987654321" not in headers["refresh"]
     assert headers["content-type"] == "text/html"
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2])
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+def test_a_registered_secret_inside_longer_base64_is_hidden_at_any_alignment(
+    shift: int, encode: Callable[[bytes], bytes]
+) -> None:
+    secret = "s3ntinel-Secret-0042"
+    redactor = Redactor()
+    redactor.register(secret)
+    blob = encode(b"user-name:"[: 7 + shift] + secret.encode() + b";trailing-bytes").decode()
+    scrubbed = redactor.redact_text(f"Authorization: Basic {blob}")
+    assert REDACTED in scrubbed
+    assert secret not in scrubbed
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("GET,/api/missing?access_token=abc123def456,404", "abc123def456"),
+        ("for url: /cb?code=oauth-code-998877&state=x", "oauth-code-998877"),
+        ("/files?X-Amz-Signature=deadbeefcafe1234", "deadbeefcafe1234"),
+        ("/login?session_id=sess-778899aabb", "sess-778899aabb"),
+        ("/a?page=2&api_key=k-1234567890", "k-1234567890"),
+        ("&lt;a href=&quot;/x?page=1&amp;password=hunter2-hunter2&quot;", "hunter2-hunter2"),
+    ],
+)
+def test_query_secrets_are_hidden_in_any_url_looking_text(text: str, hidden: str) -> None:
+    redactor = Redactor()
+    scrubbed = redactor.redact_text(text)
+    assert hidden not in scrubbed
+    assert REDACTED in scrubbed
+    # The value learned there is hidden wherever it shows up later, too.
+    assert hidden not in redactor.redact_text(f"later: {hidden}")
+
+
+def test_ordinary_query_parameters_stay_readable() -> None:
+    text = "/api/items?page=2&sort=name&status_code=500"
+    assert Redactor().redact_text(text) == text

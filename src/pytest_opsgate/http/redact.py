@@ -74,6 +74,31 @@ _JSON_PAIR = re.compile(
 _FORM_PAIR = re.compile(r"(?P<key>[A-Za-z0-9_.\-\[\]]{1,80})=(?P<value>[^&\s\"'<>;,]+)")
 
 
+# `?name=value` / `&name=value` in any text that looks like a URL, with or without a scheme
+# (Locust's CSV names a failed request "/api/missing?access_token=..."), so query secrets
+# never depend on a parser recognising the URL.
+_QUERY_PAIR = re.compile(
+    r"(?P<lead>[?&;])(?P<key>[A-Za-z0-9_.\-\[\]%]{1,80})=(?P<value>[^&\s\"'<>#;,|]*)"
+)
+# Query names that are credentials in URLs though not as headers or JSON keys.
+_SENSITIVE_QUERY_NAMES = frozenset({"code"})
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """The base64 spellings of a secret inside a longer base64 string, at any of the three
+    byte alignments, in both alphabets: only characters that depend on the secret alone."""
+    forms: set[str] = set()
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * shift + raw).decode()
+            # The first group mixes in the bytes before; the last, the bytes after.
+            core = text[4 if shift else 0 : len(text) - 4 if len(raw) + shift > 3 else len(text)]
+            core = core.rstrip("=")
+            if len(core) >= _MIN_DERIVED_LEN:
+                forms.add(core)
+    return forms
+
+
 # Headers whose value is a URL: a redirect to /login?token=... must not carry the token.
 _URL_HEADERS = frozenset({"location", "content-location", "link-target", "referer", "origin"})
 
@@ -96,9 +121,7 @@ class Redactor:
         if value is None or len(value) < _MIN_SECRET_LEN:
             return
         forms = {value, quote(value, safe=""), quote_plus(value)}
-        # Padding is dropped so the form also matches inside a longer base64 string's prefix.
-        forms.add(base64.b64encode(value.encode()).decode().rstrip("="))
-        forms.add(base64.urlsafe_b64encode(value.encode()).decode().rstrip("="))
+        forms |= _base64_forms(value.encode())
         forms.add(json.dumps(value)[1:-1])
         forms = {f for f in forms if len(f) >= _MIN_SECRET_LEN}
         with self._lock:
@@ -165,11 +188,28 @@ class Redactor:
     # scrubbing
 
     def redact_text(self, text: str) -> str:
-        """Replace every registered secret (longest first) with REDACTED."""
+        """Hide sensitive query values in URL-looking text, then every registered secret."""
+        if not text:
+            return text
+        if "=" in text and ("?" in text or "&" in text):
+            text = _QUERY_PAIR.sub(self._query_pair, text)
         pattern = self._pattern
-        if pattern is None or not text:
+        if pattern is None:
             return text
         return pattern.sub(REDACTED, text)
+
+    def _query_pair(self, match: re.Match[str]) -> str:
+        name = unquote_plus(match["key"])
+        if not self.is_sensitive_query_name(name) or not match["value"]:
+            return match[0]
+        if match["value"] != REDACTED:
+            self._register_derived(unquote_plus(match["value"]))
+        return f"{match['lead']}{match['key']}={REDACTED}"
+
+    def is_sensitive_query_name(self, name: str) -> bool:
+        """A query parameter that carries a credential: a sensitive name, or OAuth's ``code``
+        (``auth_code`` and ``otp_code`` are sensitive names already; ``status_code`` is not)."""
+        return self.is_sensitive_name(name) or name.strip().lower() in _SENSITIVE_QUERY_NAMES
 
     def redact_headers(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]]
