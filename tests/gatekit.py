@@ -9,11 +9,16 @@ import shutil
 import socket
 import textwrap
 import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import faultserver
 
 SUBPROCESS_TIMEOUT = 120
 
@@ -71,7 +76,17 @@ def run_smoke(pytester: pytest.Pytester, url: str, toml: str, *args: str) -> pyt
 
 def gate_args(url: str, *extra: str) -> list[str]:
     """Command-line arguments of a load gate run against ``url``."""
-    return ["--gate=load", f"--base-url={url}", "-p", "no:cacheprovider", *extra]
+    # hypothesis is a dev dependency whose pytest plugin imports it at the terminal summary
+    # (1.5 s on a loaded box): users' gate runs do not pay it, so timed runs here do not.
+    return [
+        "--gate=load",
+        f"--base-url={url}",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        *extra,
+    ]
 
 
 def add_locustfile(pytester: pytest.Pytester, name: str, source: str | Path) -> Path:
@@ -193,3 +208,89 @@ class CountingServer:
             for connection in list(self._connections):
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
+
+
+# ---- gate runs of the fault corpus and the secrets sweep
+
+# Headroom for a busy 2-core CI box on top of the configured timeouts: the bounds catch a
+# hang or a deadline that is not honoured, not a slow machine.
+MARGIN_S = 45.0
+OK = faultserver.json({"status": "ok", "checks": {"db": {"status": "ok"}}, "version": "1.4.2"})
+
+
+@dataclass
+class GateRun:
+    """One gate run: pytest's result, its wall time, gate.json and everything it printed."""
+
+    result: pytest.RunResult
+    elapsed_s: float
+    report: dict[str, Any]
+    artifacts: Path
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout.str() + "\n" + self.result.stderr.str()
+
+    @property
+    def readiness(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.report["readiness"]
+        return found
+
+    def reasons(self) -> str:
+        return "\n".join(self.report["reasons"])
+
+    def test_reason(self, fragment: str) -> str:
+        """The recorded reason of the one test whose node id contains ``fragment``."""
+        found = [t["reason"] for t in self.report["tests"] if fragment in t["nodeid"]]
+        assert len(found) == 1, (fragment, self.report["tests"])
+        return str(found[0])
+
+
+class Gate:
+    """Runs the gate in the pytester project, each run with artifacts of its own."""
+
+    def __init__(self, pytester: pytest.Pytester) -> None:
+        self.pytester = pytester
+        self.runs = 0
+
+    def run(
+        self,
+        url: str,
+        *args: str,
+        gate: str = "smoke",
+        subprocess: bool = False,
+        plugins: Sequence[object] = (),
+    ) -> GateRun:
+        self.runs += 1
+        artifacts = self.pytester.path / f"evidence-{self.runs}"
+        argv = (
+            f"--gate={gate}",
+            f"--base-url={url}",
+            f"--gate-artifacts={artifacts}",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        )
+        started = time.monotonic()
+        if subprocess:
+            result = self.pytester.runpytest_subprocess(*argv, timeout=300)
+        else:
+            result = self.pytester.runpytest("-p", "no:playwright", *argv, plugins=list(plugins))
+        elapsed = time.monotonic() - started
+        report = json.loads((artifacts / "gate.json").read_text())
+        return GateRun(result, elapsed, report, artifacts)
+
+    def checks(self, toml: str) -> None:
+        """Declare smoke checks in the project's opsgate.toml."""
+        self.pytester.makefile(".toml", opsgate=textwrap.dedent(toml))
+
+
+def assert_verdict(run: GateRun, verdict: str, exit_code: int) -> None:
+    """The same verdict in the exit code, gate.json and the terminal's VERDICT line."""
+    __tracebackhide__ = True
+    assert run.result.ret == exit_code, run.output
+    assert run.report["verdict"] == verdict
+    assert run.report["exit_code"] == exit_code
+    assert f"VERDICT: {verdict} (exit code {exit_code})" in run.output
+    assert "INTERNALERROR" not in run.output
+    assert "Traceback" not in run.output

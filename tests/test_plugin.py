@@ -15,7 +15,6 @@ from faultserver import FaultServer, json, text
 if TYPE_CHECKING:
     from pytest_opsgate.demo import DemoServer
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 SMOKE_TESTS = """
     import pytest
@@ -153,22 +152,27 @@ def test_ready_expect_and_explicit_path(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*ready after*version 1.2.3*"])
 
 
-def test_version_mismatch_fails_before_tests(pytester: pytest.Pytester) -> None:
+def test_a_version_never_served_stops_before_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("import pytest\n\n@pytest.mark.gate('smoke')\ndef test_x():\n    pass\n")
     with FaultServer() as server:
         server.route("/healthz", json({"status": "ok", "version": "1.0.0"}))
         result = pytester.runpytest(
-            "--gate=smoke", f"--base-url={server.url}", "--gate-expect-version=2.0.0"
+            "--gate=smoke",
+            f"--base-url={server.url}",
+            "--gate-expect-version=2.0.0",
+            "--gate-ready-timeout=1",
         )
-    assert result.ret == 1
-    assert "version mismatch" in result.stdout.str() + result.stderr.str()
+    assert result.ret == 10
+    assert "still serving 1.0.0, want 2.0.0" in result.stdout.str() + result.stderr.str()
 
 
 def test_no_test_in_gate_is_error_not_pass(pytester: pytest.Pytester, demo: DemoServer) -> None:
     pytester.makepyfile("def test_unmarked():\n    pass\n")
     result = pytester.runpytest("--gate=smoke", f"--base-url={demo.url}")
     assert result.ret == 11
-    result.stdout.fnmatch_lines(["*no test ran in --gate=smoke*", "*VERDICT: ERROR*"])
+    result.stdout.fnmatch_lines(
+        ["*smoke: no test, check or locustfile in this gate*", "*VERDICT: ERROR*"]
+    )
 
 
 def test_gate_slo_over_gate_client_traffic(pytester: pytest.Pytester, demo: DemoServer) -> None:
@@ -364,7 +368,7 @@ def test_failed_smoke_phase_skips_later_phases_with_reason(
     result = pytester.runpytest("--gate=smoke,e2e", f"--base-url={demo.url}", "-rs")
     result.assert_outcomes(failed=1, skipped=1)
     # smoke runs first although it is defined second
-    result.stdout.fnmatch_lines(["*test_smoke_check*", "*SKIPPED*skipped: smoke failed*"])
+    result.stdout.fnmatch_lines(["*test_smoke_check*", "*SKIPPED*not run: smoke failed*"])
     assert result.ret == 1
 
 

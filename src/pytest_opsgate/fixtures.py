@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
     from .http.client import Exchange, GateClient
     from .measure.sampling import GateSLO
+    from .slo.evaluate import SLOResult
 
 exchanges_key = pytest.StashKey[list["Exchange"]]()
 
@@ -34,7 +36,10 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     base_url = settings.base_url or cfg.find_base_url(config)
     if not base_url:
         raise pytest.UsageError("gate_client needs a target; pass --base-url URL")
-    state = get_state(config)
+    from .run.selection import traffic_label
+
+    # Traffic is labelled by the test's own gate, whatever was selected, so baselines compare.
+    store = get_state(config).store(traffic_label(request.node))
     exchanges = item_exchanges(request.node)
 
     def on_exchange(exchange: Exchange) -> None:
@@ -42,7 +47,7 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
         # 4xx answers are often what a check asks for (401 on a wrong key); the run's
         # error rate counts what an SLO counts: transport errors and 5xx.
         ok = exchange.error is None and exchange.status is not None and exchange.status < 500
-        state.metrics.record(exchange.name, exchange.elapsed_ms, ok=ok)
+        store.record(exchange.name, exchange.elapsed_ms, ok=ok)
 
     total = settings.request_timeout_s
     client = GateClient(
@@ -61,8 +66,16 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
 def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> GateSLO:
     """Latency sampling and SLO assertions (p50/p95/p99, error rate) through gate_client."""
     from .measure.sampling import GateSLO
+    from .run.selection import traffic_label
 
-    return GateSLO(gate_client, min_samples=get_settings(request.config).min_samples)
+    state = get_state(request.config)
+    nodeid, gate = request.node.nodeid, traffic_label(request.node)
+
+    def keep(results: list[SLOResult]) -> None:
+        # In-test SLOs are rows of the run's table like any other, named by their test.
+        state.slo_results.extend(replace(r, source=gate, test=nodeid) for r in results)
+
+    return GateSLO(gate_client, get_settings(request.config).min_samples, on_results=keep)
 
 
 @pytest.fixture(scope="session")

@@ -175,6 +175,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="compare p95/p99 and error rate per endpoint with an earlier gate.json",
     )
     group.addoption(
+        "--gate-baseline-partial",
+        action="store_true",
+        default=False,
+        help="compare only the endpoints both runs measured (default: an endpoint of the "
+        "baseline this run never requested makes the comparison an ERROR)",
+    )
+    group.addoption(
         "--gate-save-baseline",
         metavar="PATH",
         help="write this run's gate.json to PATH when the verdict is PASS",
@@ -216,6 +223,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("opsgate_on_pass", "string", "command run on PASS"),
         ("opsgate_baseline", "string", "gate.json to compare with"),
         ("opsgate_save_baseline", "string", "where to save gate.json on PASS"),
+        ("opsgate_baseline_partial", "string", "compare only endpoints both runs measured"),
         ("opsgate_regression_tolerance", "string", "relative regression tolerance"),
         ("opsgate_regression_floor", "string", "absolute latency regression floor"),
     ):
@@ -263,10 +271,22 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_slo_scopes(settings)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
 
-    from .run.session import GateSession, XdistHooks
+    from .run.session import GateSession
 
     config.pluginmanager.register(GateSession(config), "opsgate-session")
+    if settings.test_timeout_s:
+        from .run.selection import phase_of
+        from .run.timeout import TimeLimitHooks
+
+        def exempt(item: pytest.Item) -> bool:
+            # Load tests are bounded by their own watchdog (run time plus a grace).
+            return phase_of(item, settings.gates) == "load"
+
+        limits = TimeLimitHooks(settings.test_timeout_s, exempt)
+        config.pluginmanager.register(limits, "opsgate-time-limit")
     if config.pluginmanager.hasplugin("xdist"):
+        from .run.xdist import XdistHooks
+
         config.pluginmanager.register(XdistHooks(config), "opsgate-xdist")
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlReportHooks

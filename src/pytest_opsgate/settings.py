@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 def gate_names(text: str) -> frozenset[str]:
-    """``--gate`` type: a comma-separated list of gate names; ``all`` means every gate."""
+    """``--gate`` type: a comma-separated list of gate names, ``all`` kept as written."""
     names = {part.strip().lower() for part in text.split(",") if part.strip()}
     if not names:
         raise argparse.ArgumentTypeError(
@@ -38,8 +38,6 @@ def gate_names(text: str) -> frozenset[str]:
             f"unknown gate {', '.join(map(repr, unknown))}; "
             f"valid gates are {', '.join(GATE_NAMES)} and all (e.g. --gate=smoke,e2e)"
         )
-    if "all" in names:
-        return frozenset(GATE_NAMES)
     return frozenset(names)
 
 
@@ -141,7 +139,7 @@ def validate_base_url(url: str) -> str:
 class GateSettings:
     """Everything a gate run was told, resolved from options, environment and ini."""
 
-    gates: frozenset[str]
+    gates: frozenset[str]  # every selected gate, ``all`` expanded
     base_url: str | None
     artifacts_dir: Path
     slos: list[SLO] = field(default_factory=list)
@@ -172,6 +170,8 @@ class GateSettings:
     save_baseline_path: Path | None = None
     regression_tolerance: float = 0.10
     regression_floor_ms: float = 5.0
+    baseline_partial: bool = False
+    named_gates: frozenset[str] = frozenset()  # gates named in --gate, not implied by all
 
     @property
     def active(self) -> bool:
@@ -283,7 +283,9 @@ def load_settings(config: pytest.Config) -> GateSettings:
 
     # --gate is deliberately command-line only: an ini or env default would turn every
     # ordinary pytest run of the project into a gate run.
-    gates: frozenset[str] = config.getoption("gate", default=None) or frozenset()
+    written: frozenset[str] = config.getoption("gate", default=None) or frozenset()
+    named = written - {"all"}
+    gates = frozenset(GATE_NAMES) if "all" in written else named
     base_url = find_base_url(config)
     if base_url:
         try:
@@ -340,4 +342,7 @@ def load_settings(config: pytest.Config) -> GateSettings:
         save_baseline_path=Path(save_baseline) if save_baseline else None,
         regression_tolerance=resolve(config, "regression-tolerance", fraction, 0.10),
         regression_floor_ms=resolve(config, "regression-floor", duration, 0.005) * 1000.0,
+        baseline_partial=bool(config.getoption("gate_baseline_partial", default=False))
+        or resolve(config, "baseline-partial", truthy, False),
+        named_gates=named,
     )

@@ -10,13 +10,9 @@ configured timeouts plus a generous margin. docs/reliability.md maps rows to the
 
 from __future__ import annotations
 
-import json as _json
 import socket
 import textwrap
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -44,23 +40,20 @@ from faultserver import (
     short_body,
     text,
 )
-from pytest_opsgate.target.readiness import JITTER, MAX_DELAY_S
+from gatekit import MARGIN_S, OK, Gate, GateRun, assert_verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
 
     from pytest_opsgate.demo import DemoServer
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 # Headroom for a busy 2-core CI box on top of the configured timeouts: the bounds below catch
 # a hang or a deadline that is not honoured, not a slow machine.
-MARGIN_S = 45.0
 READY_TIMEOUT_S = 1.5  # for targets that never become ready
 HEAL_TIMEOUT_S = 15.0  # for targets that do: ample, and far above the time they take
 REQUEST_TIMEOUT_S = 1.0
 
-OK = json({"status": "ok", "checks": {"db": {"status": "ok"}}, "version": "1.4.2"})
 PROXY_502 = text(
     "<html><head><title>502 Bad Gateway</title></head>"
     "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
@@ -76,73 +69,6 @@ SMOKE_TEST = """
     def test_target_answers(gate_client):
         assert gate_client.get("/api/items").status_code == 200
 """
-
-
-@dataclass
-class GateRun:
-    """One gate run: pytest's result, its wall time, gate.json and everything it printed."""
-
-    result: pytest.RunResult
-    elapsed_s: float
-    report: dict[str, Any]
-    artifacts: Path
-
-    @property
-    def output(self) -> str:
-        return self.result.stdout.str() + "\n" + self.result.stderr.str()
-
-    @property
-    def readiness(self) -> dict[str, Any]:
-        found: dict[str, Any] = self.report["readiness"]
-        return found
-
-    def reasons(self) -> str:
-        return "\n".join(self.report["reasons"])
-
-    def test_reason(self, fragment: str) -> str:
-        """The recorded reason of the one test whose node id contains ``fragment``."""
-        found = [t["reason"] for t in self.report["tests"] if fragment in t["nodeid"]]
-        assert len(found) == 1, (fragment, self.report["tests"])
-        return str(found[0])
-
-
-class Gate:
-    """Runs the gate in the pytester project, each run with artifacts of its own."""
-
-    def __init__(self, pytester: pytest.Pytester) -> None:
-        self.pytester = pytester
-        self.runs = 0
-
-    def run(
-        self,
-        url: str,
-        *args: str,
-        gate: str = "smoke",
-        subprocess: bool = False,
-        plugins: Sequence[object] = (),
-    ) -> GateRun:
-        self.runs += 1
-        artifacts = self.pytester.path / f"evidence-{self.runs}"
-        argv = (
-            f"--gate={gate}",
-            f"--base-url={url}",
-            f"--gate-artifacts={artifacts}",
-            "-p",
-            "no:cacheprovider",
-            *args,
-        )
-        started = time.monotonic()
-        if subprocess:
-            result = self.pytester.runpytest_subprocess(*argv, timeout=300)
-        else:
-            result = self.pytester.runpytest("-p", "no:playwright", *argv, plugins=list(plugins))
-        elapsed = time.monotonic() - started
-        report = _json.loads((artifacts / "gate.json").read_text())
-        return GateRun(result, elapsed, report, artifacts)
-
-    def checks(self, toml: str) -> None:
-        """Declare smoke checks in the project's opsgate.toml."""
-        self.pytester.makefile(".toml", opsgate=textwrap.dedent(toml))
 
 
 @pytest.fixture
@@ -162,17 +88,6 @@ def closed_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
-
-
-def assert_verdict(run: GateRun, verdict: str, exit_code: int) -> None:
-    """The same verdict in the exit code, gate.json and the terminal's VERDICT line."""
-    __tracebackhide__ = True
-    assert run.result.ret == exit_code, run.output
-    assert run.report["verdict"] == verdict
-    assert run.report["exit_code"] == exit_code
-    assert f"VERDICT: {verdict} (exit code {exit_code})" in run.output
-    assert "INTERNALERROR" not in run.output
-    assert "Traceback" not in run.output
 
 
 def assert_never_ran_a_test(run: GateRun) -> None:
@@ -238,9 +153,10 @@ def test_F01_refused_then_healthy_passes(gate: Gate, server: FaultServer) -> Non
     # Refused attempts never reach the server: the first request after it healed was ready.
     (health,) = server.requests_for("/healthz")
     assert run.readiness["waited_s"] >= 0.5
-    # Noticed within one capped backoff step of healing, not at the next coarse poll.
-    assert health.at - server.healed_at <= MAX_DELAY_S * (1 + JITTER) + MARGIN_S / 10
-    assert run.elapsed_s < HEAL_TIMEOUT_S
+    # Healing is noticed before the deadline (how soon is benchmarks/readiness_lag.py's
+    # business: a timing goal, not a hang bound).
+    assert health.at - server.healed_at < HEAL_TIMEOUT_S
+    assert run.elapsed_s < HEAL_TIMEOUT_S + MARGIN_S
 
 
 def test_F02_never_listens_exits_10_connection_refused(gate: Gate, closed_port: int) -> None:
@@ -335,7 +251,7 @@ def test_F06_degraded_200_is_not_ready_unless_accepted(gate: Gate, server: Fault
     degraded = json({"status": "degraded", "checks": {"db": {"status": "ok"}}})
     run = not_ready(gate, server, degraded, timeout=READY_TIMEOUT_S)
     assert 'not ready: status is "degraded"' in run.readiness["error"]
-    assert 'expect status in ["ok", "degraded"]' in run.readiness["error"]  # the fix
+    assert '--gate-ready-expect \'status in ["ok", "degraded"]\'' in run.readiness["error"]
     assert run.elapsed_s < READY_TIMEOUT_S + MARGIN_S
 
     server.route("/api/items", json({"items": []}))
@@ -430,14 +346,24 @@ def test_F11_self_signed_tls_fails_and_a_ca_bundle_fixes_it(gate: Gate) -> None:
         assert len(server.requests_for("/api/items")) == 1  # the test's request, verified too
 
 
-def test_F12_unexpected_version_fails_version_mismatch(gate: Gate, server: FaultServer) -> None:
+def test_F12_F32_a_version_never_served_is_not_ready_naming_both(
+    gate: Gate, server: FaultServer
+) -> None:
     healthy_target(server)
     gate.pytester.makepyfile(SMOKE_TEST)
-    run = gate.run(server.url, "--gate-ready-path=/healthz", "--gate-expect-version=2.0.0")
-    assert_verdict(run, "FAIL", 1)
-    assert "version mismatch: expected 2.0.0, target reports 1.4.2" in run.reasons()
+    run = gate.run(
+        server.url,
+        "--gate-ready-path=/healthz",
+        "--gate-expect-version=2.0.0",
+        f"--gate-ready-timeout={READY_TIMEOUT_S}",
+    )
+    # During a rolling deploy the old version answers healthy first (F32): the gate waits
+    # for the wanted one, and at the deadline says what is still served.
+    assert_verdict(run, "ERROR", 10)
+    assert "still serving 1.4.2, want 2.0.0" in run.reasons()
+    assert "ready, but serving 1.4.2, want 2.0.0" in run.output
     assert run.report["tests"] == []  # a stale deploy is not worth testing
-    assert run.elapsed_s < MARGIN_S
+    assert run.elapsed_s < READY_TIMEOUT_S + MARGIN_S
 
     matching = gate.run(server.url, "--gate-ready-path=/healthz", "--gate-expect-version=1.4.2")
     assert_verdict(matching, "PASS", 0)
@@ -711,7 +637,12 @@ def test_gate_json_of_a_run_stopped_by_readiness_keeps_its_numbers(
     assert refused.readiness["attempts"] >= len(attempt_log(refused)) >= 2
     assert refused.readiness["waited_s"] >= READY_TIMEOUT_S - 0.1
     healthy_target(server)
-    stale = gate.run(server.url, "--gate-ready-path=/healthz", "--gate-expect-version=2.0.0")
-    assert_verdict(stale, "FAIL", 1)
+    stale = gate.run(
+        server.url,
+        "--gate-ready-path=/healthz",
+        "--gate-expect-version=2.0.0",
+        f"--gate-ready-timeout={READY_TIMEOUT_S}",
+    )
+    assert_verdict(stale, "ERROR", 10)
     assert stale.report["target"]["version"] == "1.4.2"
     assert stale.readiness["version"] == "1.4.2"

@@ -116,7 +116,7 @@ def _record(tmp_path: Path, **overrides: Any) -> RunRecord:
         "slo_results": results,
         "endpoints": {"load": load, "e2e": e2e},
         "tests": [
-            Outcome("suites/smoke/test_api.py::test_health", "smoke", Verdict.PASS),
+            Outcome("suites/smoke/test_api.py::test_health", "smoke", "passed"),
             {
                 "nodeid": "suites/e2e/test_checkout.py::test_checkout",
                 "gate": "e2e",

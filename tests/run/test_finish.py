@@ -65,9 +65,15 @@ def test_gate_json_and_md_on_pass_validate_against_the_shipped_schema(
     assert doc["exit_code"] == 0
     assert doc["target"]["url"] == demo.url
     assert doc["readiness"]["version"]
-    [slo] = doc["slos"]
+    slo, guard = doc["slos"]
     assert slo["verdict"] == "passed"
     assert slo["samples"] == 5
+    assert slo["successes"] == 5
+    assert (guard["expression"], guard["guard"], guard["verdict"]) == (
+        "GET /healthz: error_rate < 1%",
+        True,
+        "passed",
+    )
     endpoint = next(e for e in doc["endpoints"] if e["scope"] == "GET /healthz")
     assert endpoint["requests"] == 5
     assert endpoint["histogram"]
@@ -190,7 +196,12 @@ def test_junit_xml_carries_one_testcase_per_slo(
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
     by_name = {case.get("name"): case for case in cases}
     slo_cases = {name: case for name, case in by_name.items() if (name or "").startswith("SLO ")}
-    assert len(slo_cases) == 2
+    # The two SLOs given, and the error-rate guard their latency statistics bring along.
+    assert sorted(slo_cases) == [
+        "SLO GET /healthz: error_rate < 1%",
+        "SLO GET /healthz: p50 < 0.001ms",
+        "SLO GET /healthz: p95 < 10s",
+    ]
     failed = [name for name, case in slo_cases.items() if case.find("failure") is not None]
     assert len(failed) == 1
     assert "p50" in failed[0]

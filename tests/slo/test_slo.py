@@ -348,7 +348,10 @@ def test_min_samples() -> None:
     store = planted([5.0, 6.0, 7.0])
     result = evaluate_slo(parse_slo("GET /x: p95 < 1s"), store, min_samples=20)
     assert result.verdict == "error"
-    assert result.reason == "insufficient samples (3 < 20) for 'GET /x'"
+    assert result.reason == (
+        "insufficient samples: 3 of 3 requests for 'GET /x' succeeded, fewer than the 20 "
+        "successful samples required (--gate-min-samples)"
+    )
     assert result.samples == 3
     assert evaluate_slo(parse_slo("p95 < 1s"), store, min_samples=3).verdict == "passed"
     assert verdict("error_rate < 1%", store, min_samples=4) == "error"

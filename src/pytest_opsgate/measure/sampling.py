@@ -7,11 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..slo.evaluate import SLOResult, evaluate_slo, format_slo_table, parse_duration, parse_slo
+from ..slo.evaluate import (
+    SLOResult,
+    evaluate_slo,
+    format_slo_table,
+    parse_duration,
+    parse_slo,
+    with_guards,
+)
 from .metrics import MetricsStore
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..http.client import GateClient
     from .metrics import EndpointStats
@@ -28,11 +35,19 @@ def _expected(status: int, expect_status: int | Sequence[int] | None) -> bool:
 class SampleSet:
     """Latency and error figures of ``count`` requests to one endpoint."""
 
-    def __init__(self, name: str, store: MetricsStore, errors: list[str], min_samples: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        store: MetricsStore,
+        errors: list[str],
+        min_samples: int,
+        on_results: Callable[[list[SLOResult]], None] | None = None,
+    ) -> None:
         self.name = name
         self._store = store
         self.errors = errors
         self._min_samples = min_samples
+        self._on_results = on_results
 
     @property
     def stats(self) -> EndpointStats:
@@ -56,17 +71,27 @@ class SampleSet:
         return self.stats.histogram.percentile(percentile)
 
     def evaluate(self, *expressions: str) -> list[SLOResult]:
-        """Evaluate SLO expressions over this sample without raising."""
-        results = []
-        for text in expressions:
-            slo = parse_slo(text if ":" in text else f"{self.name}: {text}")
-            results.append(evaluate_slo(slo, self._store, min_samples=self._min_samples))
-        return results
+        """Evaluate SLO expressions over this sample without raising.
+
+        A latency expression brings its error-rate guard (``error_rate < 1%`` unless an
+        ``error_rate`` expression is given), so fast failures cannot pass a p95.
+        """
+        slos = [parse_slo(text if ":" in text else f"{self.name}: {text}") for text in expressions]
+        return [
+            evaluate_slo(slo, self._store, min_samples=self._min_samples)
+            for slo in with_guards(slos)
+        ]
 
     def assert_slo(self, *expressions: str) -> list[SLOResult]:
-        """Raise AssertionError with an SLO table when any expression is breached."""
+        """Raise AssertionError with an SLO table when any expression is breached.
+
+        Every result, passed or not, also becomes a row of the run's SLO table (gate.json,
+        gate.md, JUnit, the HTML summary) under the asserting test's name.
+        """
         __tracebackhide__ = True
         results = self.evaluate(*expressions)
+        if self._on_results is not None:
+            self._on_results(results)
         bad = [r for r in results if not r.passed]
         if bad:
             from ..errors import InsufficientSamplesError
@@ -91,9 +116,15 @@ class SampleSet:
 class GateSLO:
     """The ``gate_slo`` fixture: sampling and latency assertions through ``gate_client``."""
 
-    def __init__(self, client: GateClient, min_samples: int = 1) -> None:
+    def __init__(
+        self,
+        client: GateClient,
+        min_samples: int = 1,
+        on_results: Callable[[list[SLOResult]], None] | None = None,
+    ) -> None:
         self._client = client
         self._min_samples = min_samples
+        self._on_results = on_results
 
     def sample(
         self,
@@ -133,7 +164,7 @@ class GateSLO:
                     errors.append(f"#{index + 1}: {label} -> {response.status_code}")
             if interval and index + 1 < n:
                 time.sleep(interval)
-        return SampleSet(label, store, errors, self._min_samples)
+        return SampleSet(label, store, errors, self._min_samples, self._on_results)
 
     def assert_latency(self, response: httpx.Response, budget: str) -> float:
         """Fail when one response took longer than ``budget`` (e.g. ``"300ms"``)."""

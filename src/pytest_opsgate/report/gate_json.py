@@ -73,9 +73,12 @@ class OutcomeLike(Protocol):
 
     nodeid: str
     gate: str
-    verdict: Verdict
     reason: str
     duration_s: float
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL, ERROR or SKIPPED."""
 
 
 @dataclass
@@ -142,7 +145,7 @@ def readiness_dict(result: ReadinessResult | None, error: str | None = None) -> 
         "path": result.path,
         "waited_s": round(result.waited_s, 3),
         "attempts": len(result.attempts),
-        "version": result.version,
+        "version": result.version or result.last_version,
         "error": error,
     }
 
@@ -231,6 +234,9 @@ def _slo_entry(result: SLOResult) -> dict[str, Any]:
         "verdict": result.verdict,
         "reason": result.reason,
         "abort": slo.abort,
+        "successes": result.successes,
+        "test": result.test,
+        "guard": slo.guard,
     }
 
 

@@ -10,15 +10,23 @@ from ..run.state import get_settings, get_state
 if TYPE_CHECKING:
     import pytest
 
-    from ..gate_verdict import Decision
     from ..run.state import GateState
     from ..settings import GateSettings
+    from ..verdict import Decision
 
 
 def _readiness_line(settings: GateSettings, state: GateState) -> str:
     readiness = state.readiness
     if readiness is None:
-        return "readiness: not polled" if not settings.ready else "readiness: not reached"
+        if not settings.ready:
+            return "readiness: not polled"
+        tried = state.readiness_attempted
+        if tried is not None and tried.last_version is not None and settings.expected_version:
+            return (
+                f"readiness: ready, but serving {tried.last_version}, "
+                f"want {settings.expected_version}"
+            )
+        return "readiness: not reached"
     return (
         f"ready after {readiness.waited_s:.2f} s at {readiness.path} "
         f"({len(readiness.attempts)} attempts); version {readiness.version or 'unknown'}"
@@ -36,6 +44,9 @@ def terminal_summary_lines(
         _readiness_line(settings, state),
         f"gates: {','.join(settings.ordered_gates)}",
     ]
+    if state.readiness_error:
+        # The attempt log and the hint, once (pytest.exit repeats only the first line).
+        lines.extend("  " + line for line in state.readiness_error.splitlines())
     lines.extend(f"note: {note}" for note in state.notes)
     if state.slo_results:
         lines.append("SLOs:")

@@ -1,4 +1,10 @@
-"""The end of a gate run: baseline, stack logs and stop, gate.json/gate.md, hooks, JUnit SLOs."""
+"""The end of a gate run: SLOs over the run's traffic, baseline, evidence, verdict, reports.
+
+Order, whatever way the run ended: judge the run-wide SLOs; compare with the baseline;
+build the :class:`~pytest_opsgate.verdict.Evidence` and :func:`~pytest_opsgate.verdict.decide`;
+save stack logs when it is not a PASS; run the stop command; write gate.json and gate.md;
+run the on-pass or on-fail hook; save the baseline on PASS; add the JUnit SLO testcases.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..verdict import VERDICT_EXIT_CODES, Verdict, combine
+from ..verdict import Evidence, PhaseEvidence, SLOEvidence, Verdict, decide
+from .selection import phase_order
 
 if TYPE_CHECKING:
-    from ..gate_verdict import Decision
-    from ..measure.metrics import MetricsStore
     from ..report.gate_json import PhaseRecord, RunRecord
     from ..settings import GateSettings
+    from ..slo.baseline import BaselineComparison
+    from ..slo.evaluate import SLOResult
     from ..target.stack import CommandResult
+    from ..verdict import Decision
     from .state import GateState
 
 
@@ -41,114 +49,204 @@ def run_stack_command(
     return result
 
 
-def endpoint_stores(settings: GateSettings, state: GateState) -> dict[str, MetricsStore]:
-    """Measured traffic per gate: in-process requests and page loads, and the load gate's."""
-    stores: dict[str, MetricsStore] = {}
-    if len(state.metrics):
-        stores["smoke" if "smoke" in settings.gates else "e2e"] = state.metrics
-    if len(state.load_metrics):
-        stores["load"] = state.load_metrics
-    return stores
+def evaluate_run_slos(settings: GateSettings, state: GateState) -> None:
+    """Judge ``--gate-slo`` over in-process traffic: smoke requests and E2E page loads.
+
+    Every latency SLO brings its error-rate guard. The load gate judges API SLOs over its
+    own traffic, inside Locust.
+    """
+    from ..slo.evaluate import evaluate_slo, with_guards
+
+    for slo in with_guards(settings.slos):
+        source = "e2e" if slo.is_page else "smoke"
+        if source not in settings.gates:
+            continue
+        result = evaluate_slo(slo, state.store(source), min_samples=settings.min_samples)
+        state.slo_results.append(dataclasses.replace(result, source=source))
 
 
-def phase_records(settings: GateSettings, state: GateState) -> list[PhaseRecord]:
-    """One record per selected gate: counts, duration, verdict, why it was skipped."""
-    from ..report.gate_json import PhaseRecord
+def _outcome_counts(state: GateState, gate: str) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for outcome in state.outcomes.values():
+        if outcome.gate == gate:
+            counts[outcome.status] += 1
+    return counts
 
-    records = []
+
+def _not_run(state: GateState, gate: str, counts: dict[str, int]) -> str | None:
+    if state.stopped_early:
+        return "target not ready" if state.readiness_error else "the run stopped before it"
+    if state.signal and not any(counts.values()):
+        return f"stopped by {state.signal}"
+    prefix = "not run: "
+    skipped = [o.reason for o in state.outcomes.values() if o.gate == gate]
+    if skipped and not counts["passed"] + counts["failed"] + counts["error"]:
+        reasons = {reason.removeprefix(prefix) for reason in skipped if reason.startswith(prefix)}
+        if len(reasons) == 1 and len(skipped) == counts["skipped"]:
+            return reasons.pop()
+    return None
+
+
+def phase_evidence(settings: GateSettings, state: GateState) -> tuple[PhaseEvidence, ...]:
+    """One PhaseEvidence per selected gate, from the recorded test outcomes."""
+    phases = []
     for gate in settings.ordered_gates:
-        outcomes = [o for o in state.outcomes.values() if o.gate == gate]
-        record = PhaseRecord(gate=gate, verdict=None)
-        ran: list[Verdict] = []
-        for outcome in outcomes:
-            record.duration_s += outcome.duration_s
-            if outcome.verdict is Verdict.PASS and outcome.reason:
-                record.skipped += 1
-                record.skipped_reason = record.skipped_reason or outcome.reason
-                continue
-            ran.append(outcome.verdict)
-            if outcome.verdict is Verdict.PASS:
-                record.passed += 1
-            elif outcome.verdict is Verdict.FAIL:
-                record.failed += 1
-            else:
-                record.errors += 1
-        slo_verdicts = [
-            Verdict.FAIL if r.verdict == "failed" else Verdict.ERROR
-            for r in state.slo_results
-            if r.source == gate and not r.passed
-        ]
-        if ran or slo_verdicts:
-            record.verdict = combine(ran + slo_verdicts)
-        if not outcomes:
-            record.skipped_reason = "no test in this gate"
-        records.append(record)
-    return records
+        counts = _outcome_counts(state, gate)
+        not_run = _not_run(state, gate, counts)
+        phases.append(
+            PhaseEvidence(
+                gate=gate,
+                explicit=gate in settings.named_gates,
+                passed=counts["passed"],
+                failed=counts["failed"],
+                errors=counts["error"],
+                skipped=counts["skipped"] if not_run is None else 0,
+                not_run=not_run,
+            )
+        )
+    return tuple(phases)
 
 
-def _apply_baseline(
-    settings: GateSettings, state: GateState, decision: Decision
-) -> tuple[Decision, Any]:
+def slo_evidence(results: list[SLOResult], min_samples: int) -> tuple[SLOEvidence, ...]:
+    """The verdict core's view of every SLO row of the run."""
+    return tuple(
+        SLOEvidence(
+            name=result.slo.text if not result.test else f"{result.slo.text} in {result.test}",
+            state=result.verdict,
+            reason=result.reason,
+            gate=result.source,
+            successes=result.successes if result.slo.kind == "duration" else None,
+            min_samples=min_samples if result.slo.kind == "duration" else 1,
+        )
+        for result in results
+    )
+
+
+def compare_baseline(
+    settings: GateSettings, state: GateState
+) -> tuple[BaselineComparison | None, list[str], list[str]]:
+    """The baseline comparison, its definite failures and what made it untrustworthy."""
     from ..slo.baseline import BaselineError, compare, load_baseline
 
     if settings.baseline_path is None:
-        return decision, None
+        return None, [], []
     try:
         doc = load_baseline(settings.baseline_path)
     except BaselineError as exc:
-        reasons = [*decision.reasons, f"baseline: {exc}"]
-        verdict = combine([decision.verdict, Verdict.ERROR])
-        return dataclasses.replace(
-            decision, verdict=verdict, exit_code=VERDICT_EXIT_CODES[verdict], reasons=reasons
-        ), None
+        return None, [], [f"baseline: {exc}"]
     comparison = compare(
         doc,
-        endpoint_stores(settings, state),
+        {gate: store for gate, store in state.stores.items() if len(store)},
         tolerance=settings.regression_tolerance,
         floor_ms=settings.regression_floor_ms,
         min_samples=settings.min_samples,
     )
-    if comparison.passed or decision.verdict is not Verdict.PASS:
-        if not comparison.passed:
-            decision.reasons.extend(comparison.reasons)
-        return decision, comparison
-    return dataclasses.replace(
-        decision,
-        verdict=Verdict.FAIL,
-        exit_code=VERDICT_EXIT_CODES[Verdict.FAIL],
-        reasons=[*decision.reasons, *comparison.reasons],
-    ), comparison
+    errors = comparison.coverage_errors(partial=settings.baseline_partial)
+    return comparison, list(comparison.reasons), errors
+
+
+def build_evidence(
+    settings: GateSettings,
+    state: GateState,
+    exitstatus: int,
+    baseline_failures: list[str],
+    baseline_errors: list[str],
+) -> Evidence:
+    """Everything the run saw that bears on the verdict."""
+    errors = list(state.errors)
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        errors.append("pytest hit an internal error (see the traceback above)")
+    elif exitstatus == pytest.ExitCode.USAGE_ERROR:
+        errors.append("pytest reported a usage error")
+    elif exitstatus == pytest.ExitCode.INTERRUPTED and not (
+        state.signal or state.collection_errors
+    ):
+        errors.append("pytest stopped the run before every test ran (session.shouldstop)")
+    return Evidence(
+        phases=phase_evidence(settings, state),
+        slos=slo_evidence(state.slo_results, settings.min_samples),
+        collection_errors=tuple(state.collection_errors),
+        no_tests_collected=exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED,
+        signal=state.signal,
+        not_ready=_first_line(state.readiness_error) if state.readiness_error else None,
+        failures=tuple(baseline_failures),
+        errors=tuple([*errors, *baseline_errors]),
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def phase_records(evidence: Evidence, state: GateState) -> list[PhaseRecord]:
+    """One record per selected gate for gate.json: counts, duration, verdict, why not run."""
+    from ..report.gate_json import PhaseRecord
+    from ..verdict import worst
+
+    records = []
+    for phase in evidence.phases:
+        duration = sum(o.duration_s for o in state.outcomes.values() if o.gate == phase.gate)
+        slo_verdicts = [
+            Verdict.FAIL if r.verdict == "failed" else Verdict.ERROR
+            for r in state.slo_results
+            if r.source == phase.gate and r.verdict in ("failed", "error")
+        ]
+        ran = [Verdict.FAIL] * phase.failed + [Verdict.ERROR] * phase.errors
+        verdict = worst(ran + slo_verdicts) if phase.ran or slo_verdicts else None
+        reason = None
+        if phase.not_run is not None:
+            reason = f"not run: {phase.not_run}"
+        elif not phase.present:
+            reason = "no test in this gate"
+        elif not phase.ran:
+            reason = f"all {phase.skipped} skipped"
+        records.append(
+            PhaseRecord(
+                gate=phase.gate,
+                verdict=verdict,
+                passed=phase.passed,
+                failed=phase.failed,
+                errors=phase.errors,
+                skipped=phase.skipped,
+                duration_s=duration,
+                skipped_reason=reason,
+            )
+        )
+    records.sort(key=lambda record: phase_order(record.gate))
+    return records
 
 
 def build_record(
     config: pytest.Config,
-    settings: GateSettings,
     state: GateState,
     decision: Decision,
-    baseline: Any,
+    evidence: Evidence,
+    baseline: BaselineComparison | None,
 ) -> RunRecord:
     """Everything gate.json and gate.md say about the run."""
     from ..report.gate_json import RunRecord, readiness_dict
+    from .state import get_settings
 
+    settings = get_settings(config)
     html = getattr(config.option, "htmlpath", None)
     junit = getattr(config.option, "xmlpath", None)
     redactor = settings.redactor
     readiness = state.readiness or state.readiness_attempted
     return RunRecord(
         verdict=decision.verdict,
-        exit_code=decision.exit_code if decision.exit_code is not None else 11,
+        exit_code=int(decision.exit_code),
         artifacts_dir=settings.artifacts_dir,
         started_at=state.started_at,
         finished_at=datetime.now(timezone.utc),
         duration_s=time.monotonic() - state.started_monotonic,
         reasons=list(decision.reasons),
         target_url=settings.display_url,
-        target_version=readiness.version if readiness else None,
+        target_version=(readiness.version or readiness.last_version) if readiness else None,
         gates=settings.ordered_gates,
         readiness=readiness_dict(readiness, state.readiness_error),
-        phases=phase_records(settings, state),
+        phases=phase_records(evidence, state),
         slo_results=list(state.slo_results),
-        endpoints=endpoint_stores(settings, state),
+        endpoints={gate: store for gate, store in state.stores.items() if len(store)},
         tests=list(state.outcomes.values()),
         commands=list(state.commands),
         hooks=list(state.hooks),
@@ -157,7 +255,7 @@ def build_record(
         html_report=Path(html).absolute() if html else None,
         junit_xml=Path(junit).absolute() if junit else None,
         markdown_report=settings.artifacts_dir / "gate.md",
-        notes=list(state.notes),
+        notes=[*state.notes, *decision.notes],
         redact=redactor.redact_text if redactor else None,
     )
 
@@ -173,15 +271,19 @@ def write_evidence(record: RunRecord, settings: GateSettings) -> Path:
     return path
 
 
-def close_run(config: pytest.Config, decision: Decision) -> Decision:
-    """Finish a gate run on the controller; returns the final decision. Runs once."""
+def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
+    """Judge the run on the controller, write its evidence and run its hooks; once."""
     from ..report.gate_json import append_step_summary
     from .state import get_settings, get_state
 
     settings = get_settings(config)
     state = get_state(config)
-    decision, baseline = _apply_baseline(settings, state, decision)
-    if decision.verdict is not Verdict.PASS and settings.logs_cmd:
+    if not state.stopped_early and not state.signal:
+        evaluate_run_slos(settings, state)
+    comparison, failures, errors = compare_baseline(settings, state)
+    evidence = build_evidence(settings, state, exitstatus, failures, errors)
+    decision = decide(evidence)
+    if not decision.passed and settings.logs_cmd:
         run_stack_command(
             settings,
             state,
@@ -191,41 +293,58 @@ def close_run(config: pytest.Config, decision: Decision) -> Decision:
         )
     if settings.stop_cmd:
         run_stack_command(settings, state, "stop", settings.stop_cmd)
-    record = build_record(config, settings, state, decision, baseline)
+    record = build_record(config, state, decision, evidence, comparison)
     gate_json = write_evidence(record, settings)
-    hook = settings.on_pass if decision.verdict is Verdict.PASS else None
-    if decision.verdict in (Verdict.FAIL, Verdict.ERROR):
-        hook = settings.on_fail
-    if hook:
-        from ..target.stack import run_command
-
-        redactor = settings.redactor
-        name = "on-pass" if decision.verdict is Verdict.PASS else "on-fail"
-        result = run_command(
-            name,
-            hook,
-            timeout_s=settings.cmd_timeout_s,
-            env={"OPSGATE_VERDICT": decision.verdict.value, "OPSGATE_REPORT": str(gate_json)},
-            redact=redactor.redact_text if redactor else None,
-        )
-        state.hooks.append(result)
+    _run_verdict_hook(settings, state, decision, gate_json)
+    if state.hooks:
         record.hooks = list(state.hooks)
         write_evidence(record, settings)
     state.add_artifact(gate_json)
     state.add_artifact(settings.artifacts_dir / "gate.md")
-    if decision.verdict is Verdict.PASS and settings.save_baseline_path is not None:
+    if decision.passed and settings.save_baseline_path is not None:
         import json
 
         from ..slo.baseline import save_baseline
 
         save_baseline(json.loads(gate_json.read_text()), settings.save_baseline_path)
-        state.notes.append(f"baseline saved to {settings.save_baseline_path}")
+        state.add_note(f"baseline saved to {settings.save_baseline_path}")
     markdown = (settings.artifacts_dir / "gate.md").read_text()
     summary = append_step_summary(markdown)
     if summary is not None:
-        state.notes.append(f"gate.md appended to $GITHUB_STEP_SUMMARY ({summary})")
+        state.add_note(f"gate.md appended to $GITHUB_STEP_SUMMARY ({summary})")
+    for note in decision.notes:
+        state.add_note(note)
     add_slo_testcases(config, state)
     return decision
+
+
+def _run_verdict_hook(
+    settings: GateSettings, state: GateState, decision: Decision, gate_json: Path
+) -> None:
+    """The on-pass hook on PASS; the on-fail hook (rollback) on FAIL and ERROR."""
+    if decision.verdict is Verdict.PASS:
+        name, hook = "on-pass", settings.on_pass
+    elif decision.verdict in (Verdict.FAIL, Verdict.ERROR):
+        name, hook = "on-fail", settings.on_fail
+    else:
+        return  # ABORTED: the job was cancelled; INCONCLUSIVE: a person decides
+    if not hook:
+        return
+    from ..target.stack import run_command
+
+    redactor = settings.redactor
+    result = run_command(
+        name,
+        hook,
+        timeout_s=settings.cmd_timeout_s,
+        env={
+            "OPSGATE_VERDICT": decision.verdict.value,
+            "OPSGATE_EXIT_CODE": str(int(decision.exit_code)),
+            "OPSGATE_REPORT": str(gate_json),
+        },
+        redact=redactor.redact_text if redactor else None,
+    )
+    state.hooks.append(result)
 
 
 def add_slo_testcases(config: pytest.Config, state: GateState) -> None:

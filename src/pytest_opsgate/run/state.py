@@ -1,4 +1,4 @@
-"""Run-wide gate state: settings, readiness, merged metrics, SLO results, phase outcomes."""
+"""Run-wide gate state, kept in ``config.stash``: readiness, measured traffic, outcomes, SLOs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -16,34 +16,56 @@ if TYPE_CHECKING:
     from ..slo.evaluate import SLOResult
     from ..target.readiness import ReadinessResult
     from ..target.stack import CommandResult
-    from ..verdict import Verdict
 
 settings_key = pytest.StashKey["GateSettings"]()
 state_key = pytest.StashKey["GateState"]()
+
+Status = Literal["passed", "failed", "error", "skipped"]
+_VERDICT_WORDS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIPPED"}
+_STATUS_ORDER: dict[Status, int] = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
 @dataclass
 class TestOutcome:
     """The gate's view of one test: which gate it belongs to and how it ended."""
 
+    __test__ = False  # not a test class, whatever pytest's name pattern says
+
     nodeid: str
     gate: str
-    verdict: Verdict
+    status: Status
     reason: str = ""
     duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """``PASS``, ``FAIL``, ``ERROR`` or ``SKIPPED``, as gate.json lists tests."""
+        return _VERDICT_WORDS[self.status]
+
+    def worsen(self, status: Status, reason: str) -> None:
+        """Keep the worst status a test reached over its setup, call and teardown."""
+        if _STATUS_ORDER[status] > _STATUS_ORDER[self.status]:
+            self.status, self.reason = status, reason
 
 
 @dataclass
 class GateState:
-    """What a gate run learned; the controller's copy holds the merged view of all workers."""
+    """What a gate run learned; the controller's copy holds the merged view of all workers.
 
-    metrics: MetricsStore = field(default_factory=lambda: _new_store())  # gate_client, pages
-    load_metrics: MetricsStore = field(default_factory=lambda: _new_store())  # Locust traffic
+    ``stores`` holds measured traffic by the gate of the test that made it (``smoke``,
+    ``e2e``, ``load``...), whichever gates were selected, so a baseline saved from one
+    selection compares with another.
+    """
+
+    stores: dict[str, MetricsStore] = field(default_factory=dict)
     slo_results: list[SLOResult] = field(default_factory=list)
     readiness: ReadinessResult | None = None
     readiness_error: str | None = None
     readiness_attempted: ReadinessResult | None = None  # what a failed wait saw
-    early_stop: tuple[Verdict, int, str] | None = None  # the run ended before any test
+    stopped_early: bool = False  # the run ended before any test (not ready, start failed)
+    signal: str | None = None  # a signal stopped the run
+    collection_errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # could not measure, outside any test
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
@@ -53,20 +75,34 @@ class GateState:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started_monotonic: float = field(default_factory=time.monotonic)
 
+    def store(self, gate: str) -> MetricsStore:
+        """The traffic store of one gate, created on first use."""
+        store = self.stores.get(gate)
+        if store is None:
+            from ..measure.metrics import MetricsStore
+
+            store = self.stores[gate] = MetricsStore()
+        return store
+
     def add_artifact(self, path: Path) -> None:
         """List a file in the run's evidence (gate.json)."""
         if path not in self.artifacts:
             self.artifacts.append(path)
 
+    def add_note(self, note: str) -> None:
+        """A sentence for the summary, once."""
+        if note not in self.notes:
+            self.notes.append(note)
+
     def to_workeroutput(self) -> dict[str, Any]:
         """Plain data an xdist worker sends to the controller."""
         return {
-            "metrics": self.metrics.to_dict(),
-            "load_metrics": self.load_metrics.to_dict(),
+            "stores": {gate: store.to_dict() for gate, store in self.stores.items()},
             "slo_results": [result.to_dict() for result in self.slo_results],
             "artifacts": [str(path) for path in self.artifacts],
             "deselected": dict(self.deselected),
             "notes": list(self.notes),
+            "errors": list(self.errors),
         }
 
     def merge_workeroutput(self, data: dict[str, Any]) -> None:
@@ -74,20 +110,15 @@ class GateState:
         from ..measure.metrics import MetricsStore
         from ..slo.evaluate import SLOResult
 
-        self.metrics.merge(MetricsStore.from_dict(data.get("metrics", {})))
-        self.load_metrics.merge(MetricsStore.from_dict(data.get("load_metrics", {})))
+        for gate, stored in data.get("stores", {}).items():
+            self.store(gate).merge(MetricsStore.from_dict(stored))
         self.slo_results.extend(SLOResult.from_dict(item) for item in data.get("slo_results", []))
         for path in data.get("artifacts", []):
             self.add_artifact(Path(path))
         self.deselected.update(data.get("deselected", {}))
-        self.notes.extend(note for note in data.get("notes", []) if note not in self.notes)
-
-
-def _new_store() -> MetricsStore:
-    # Imported on first use: a plain pytest run (no --gate) never loads the histograms.
-    from ..measure.metrics import MetricsStore
-
-    return MetricsStore()
+        for note in data.get("notes", []):
+            self.add_note(note)
+        self.errors.extend(error for error in data.get("errors", []) if error not in self.errors)
 
 
 def get_settings(config: pytest.Config) -> GateSettings:

@@ -6,8 +6,12 @@ live :class:`~pytest_opsgate.measure.metrics.MetricsStore`), so both use the sam
 A statistic regressed when it got worse by more than ``tolerance`` (relative) AND by more
 than an absolute floor: ``floor_ms`` for latencies, ``error_rate_floor`` (a fraction) for
 the error rate. The floor keeps noise out: 2 ms -> 3 ms is +50 % but only 1 ms, so it is
-not a regression. From a baseline of zero only the floor applies. Endpoints present on one
-side only are listed as ``new`` or ``missing`` and never fail the comparison.
+not a regression. From a baseline of zero only the floor applies.
+
+Coverage is part of the verdict (see :meth:`BaselineComparison.coverage_errors`): with no
+endpoint in common nothing was compared, which is an ERROR; an endpoint of the baseline that
+this run never requested is ``missing`` and makes the comparison an ERROR unless a partial
+comparison was allowed (``--gate-baseline-partial``). Endpoints new in this run are listed.
 """
 
 from __future__ import annotations
@@ -101,8 +105,37 @@ class BaselineComparison:
 
     @property
     def passed(self) -> bool:
-        """True when nothing regressed (new and missing endpoints do not count)."""
+        """True when nothing regressed (coverage is judged by :meth:`coverage_errors`)."""
         return not self.regressions
+
+    @property
+    def missing(self) -> list[BaselineRow]:
+        """Endpoints of the baseline that this run never requested."""
+        return [row for row in self.rows if row.status == "missing"]
+
+    @property
+    def compared(self) -> int:
+        """How many endpoints were measured on both sides."""
+        return len({(r.gate, r.scope, r.metric) for r in self.rows if r.status != "new"}) - len(
+            self.missing
+        )
+
+    def coverage_errors(self, *, partial: bool) -> list[str]:
+        """Why the comparison cannot be trusted: nothing in common, or endpoints left out."""
+        if self.compared == 0:
+            return [
+                "baseline: no endpoint in common with this run, so nothing was compared; "
+                "save a baseline from a run of the same gates (--gate-save-baseline)"
+            ]
+        if self.missing and not partial:
+            names = ", ".join(row.endpoint for row in self.missing[:10])
+            more = f" and {len(self.missing) - 10} more" if len(self.missing) > 10 else ""
+            return [
+                f"baseline: {len(self.missing)} endpoint(s) of the baseline were not requested "
+                f"in this run ({names}{more}); run the same gates, or pass "
+                "--gate-baseline-partial to compare only what both runs measured"
+            ]
+        return []
 
     @property
     def rule(self) -> str:
@@ -138,6 +171,8 @@ class BaselineComparison:
             "rule": self.rule,
             "regressions": len(self.regressions),
             "rows": [row.to_dict() for row in self.rows],
+            "compared": self.compared,
+            "missing": [row.endpoint for row in self.missing],
             "notes": list(self.notes),
         }
 

@@ -8,18 +8,25 @@ is an ``error``, never a pass. Latency statistics are compared at the histogram'
 resolution (see :mod:`pytest_opsgate.measure.histogram`): a p95 exactly on an 800 ms budget
 passes ``<= 800ms`` and fails ``< 800ms``. ``error_rate``, ``rps`` and ``requests``
 compare as plain numbers. Latency histograms include the durations of failed requests
-(as Locust and k6 do), but a latency SLO with no successful request is an error.
+(as Locust and k6 do), but a latency SLO needs at least ``min_samples`` *successful*
+requests, or it is an error: fast failures must not pass a p95.
+
+Error-rate guards (:func:`with_guards`): a latency SLO alone would pass a service whose
+few successful requests are fast while most fail. So every scope with a latency SLO and no
+``error_rate`` SLO of its own is also judged by ``SCOPE: error_rate < 1%``; opting out is
+explicit (``SCOPE: error_rate <= 100%``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..measure.histogram import LatencyHistogram
-from ..measure.metrics import PAGE_METRICS, EndpointStats
+from ..measure.metrics import LATENCY, PAGE_METRICS, EndpointStats
 from .grammar import (
     COUNTER_STATS,
     FLAGS,
@@ -51,9 +58,12 @@ __all__ = [
     "parse_duration",
     "parse_slo",
     "resolve_stats",
+    "with_guards",
 ]
 
-Verdict = Literal["passed", "failed", "error"]
+DEFAULT_GUARD = "error_rate < 1%"
+
+Verdict = Literal["passed", "failed", "error", "inconclusive"]
 
 
 def _sig3(value: float) -> str:
@@ -91,6 +101,8 @@ class SLOResult:
     verdict: Verdict
     reason: str
     source: str = ""  # the gate whose traffic was measured: smoke, e2e, load
+    successes: int | None = None  # successful requests behind a latency statistic
+    test: str = ""  # node id of the test that asserted it, when a test did
 
     @property
     def passed(self) -> bool:
@@ -111,15 +123,20 @@ class SLOResult:
             "verdict": self.verdict,
             "reason": self.reason,
             "source": self.source,
+            "successes": self.successes,
+            "test": self.test,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SLOResult:
         """Rebuild a result from :meth:`to_dict` output."""
         verdict = d["verdict"]
-        if verdict not in ("passed", "failed", "error"):
-            raise ValueError(f"unknown SLO verdict {verdict!r}; expected passed, failed or error")
+        if verdict not in ("passed", "failed", "error", "inconclusive"):
+            raise ValueError(
+                f"unknown SLO verdict {verdict!r}; expected passed, failed, error or inconclusive"
+            )
         measured = d.get("measured")
+        successes = d.get("successes")
         return cls(
             slo=SLO.from_dict(d["slo"]),
             measured=None if measured is None else float(measured),
@@ -127,6 +144,8 @@ class SLOResult:
             verdict=verdict,
             reason=str(d["reason"]),
             source=str(d.get("source", "")),
+            successes=None if successes is None else int(successes),
+            test=str(d.get("test", "")),
         )
 
 
@@ -181,8 +200,10 @@ def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOR
     where = f" for {slo.scope!r}" if slo.scope is not None else ""
     if slo.statistic == "requests":
         return _judge(slo, float(stats.requests), stats.requests)
+    successes: int | None = None
     if slo.kind == "duration":
-        if stats.successes == 0:
+        successes = stats.successes
+        if successes == 0:
             return SLOResult(
                 slo,
                 None,
@@ -190,6 +211,18 @@ def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOR
                 "error",
                 f"insufficient samples: none of {stats.requests} requests{where} succeeded, "
                 "so latency was not measured",
+                successes=0,
+            )
+        if successes < needed:
+            return SLOResult(
+                slo,
+                None,
+                stats.samples,
+                "error",
+                f"insufficient samples: {successes} of {stats.requests} requests{where} "
+                f"succeeded, fewer than the {needed} successful samples required "
+                "(--gate-min-samples)",
+                successes=successes,
             )
         samples = stats.samples
     else:
@@ -211,7 +244,8 @@ def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOR
                 "(one request, or all at one instant)",
             )
         return _judge(slo, stats.rps, samples)
-    return _judge(slo, _latency(stats.histogram, slo.statistic), samples)
+    result = _judge(slo, _latency(stats.histogram, slo.statistic), samples)
+    return dataclasses.replace(result, successes=successes)
 
 
 def _judge(slo: SLO, measured: float, samples: int) -> SLOResult:
@@ -230,14 +264,44 @@ def _judge(slo: SLO, measured: float, samples: int) -> SLOResult:
         reason = f"{slo.label} {shown} is not {slo.op} {budget}"
     if same_bucket:
         reason += " (equal to the budget at the histogram's 0.1 % resolution)"
+    if slo.guard and not ok:
+        opt_out = f"{slo.scope}: error_rate <= 100%" if slo.scope else "error_rate <= 100%"
+        reason += (
+            " (the default guard of a latency SLO: fast failures must not pass it; set your "
+            f"own error_rate SLO for this scope, or opt out with {opt_out!r})"
+        )
     return SLOResult(slo, measured, samples, "passed" if ok else "failed", reason)
 
 
+def _guard(scope: str | None, metric: str) -> SLO:
+    from .grammar import parse_slo as parse
+
+    text = f"{scope}: {DEFAULT_GUARD}" if scope is not None else DEFAULT_GUARD
+    return dataclasses.replace(parse(text), guard=True)
+
+
+def with_guards(slos: Iterable[SLO], *, run_wide: bool = False) -> list[SLO]:
+    """``slos`` plus the default ``error_rate < 1%`` guard of every scope that judges latency
+    without an error-rate SLO of its own, and with ``run_wide`` one over all requests unless
+    a run-wide error-rate SLO is given. Duplicates are dropped, order kept."""
+    given = list(slos)
+    covered = {slo.scope for slo in given if slo.statistic == "error_rate"}
+    guards: list[SLO] = []
+    for slo in given:
+        if slo.kind == "duration" and slo.scope not in covered:
+            covered.add(slo.scope)
+            guards.append(_guard(slo.scope, slo.metric))
+    if run_wide and None not in covered:
+        guards.append(_guard(None, LATENCY))
+    return list(dict.fromkeys([*given, *guards]))
+
+
 def evaluate_all(
-    slos: Iterable[SLO], store: MetricsStore, *, min_samples: int = 1
+    slos: Iterable[SLO], store: MetricsStore, *, min_samples: int = 1, guards: bool = False
 ) -> list[SLOResult]:
-    """Judge every SLO against one store, in order."""
-    return [evaluate_slo(slo, store, min_samples=min_samples) for slo in slos]
+    """Judge every SLO against one store, in order; ``guards`` adds :func:`with_guards`."""
+    chosen = with_guards(slos) if guards else list(slos)
+    return [evaluate_slo(slo, store, min_samples=min_samples) for slo in chosen]
 
 
 _HEADERS = ("endpoint", "statistic", "measured", "budget", "samples", "verdict")

@@ -135,6 +135,8 @@ class SLO:
     op: str
     budget: float
     abort: bool = False
+    # Added by the gate, not written by the user: the error-rate guard of a latency SLO.
+    guard: bool = field(default=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -182,6 +184,7 @@ class SLO:
             "op": self.op,
             "budget": self.budget,
             "abort": self.abort,
+            "guard": self.guard,
         }
 
     @classmethod
@@ -195,6 +198,7 @@ class SLO:
             op=str(d["op"]),
             budget=float(d["budget"]),
             abort=bool(d.get("abort", False)),
+            guard=bool(d.get("guard", False)),
         )
 
 

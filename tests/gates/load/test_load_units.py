@@ -7,13 +7,14 @@ import random
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_opsgate.errors import GateUsageError
 from pytest_opsgate.gates.load.chart import nice_ceiling, render_chart
 from pytest_opsgate.gates.load.options import bind_address, positive_float, worker_count
-from pytest_opsgate.gates.load.outcome import AbortWatch, Health, SnapshotMerger, decide
+from pytest_opsgate.gates.load.outcome import AbortWatch, Health, SnapshotMerger, decide_load
 from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_command
 from pytest_opsgate.gates.load.recorder import (
     RequestRecorder,
@@ -196,13 +197,25 @@ def test_abort_slo_must_stay_broken_for_its_grace_period() -> None:
 
 def test_verdict_order() -> None:
     results = evaluate_all([parse_slo("p95 < 5ms")], store_with(100, 0, 2.0))  # type: ignore[arg-type]
-    assert decide(results, Health(), 100)[:2] == ("fail", 1)
-    assert decide(results, Health(saturated="cpu"), 100)[:2] == ("error", 11)
-    assert decide([], Health(), 0)[:2] == ("error", 11)
+
+    def verdict(results: list[Any], health: Health, sent: int) -> tuple[str, int]:
+        decision = decide_load(results, health, sent)
+        return decision.verdict.value, int(decision.exit_code)
+
+    assert verdict(results, Health(), 100) == ("FAIL", 1)
+    # A saturated generator made the latency: its failures are not trusted (F26).
+    assert verdict(results, Health(saturated="cpu"), 100) == ("ERROR", 11)
+    assert verdict([], Health(), 0) == ("ERROR", 11)
     down = Health(target_down={"at_s": 1.0, "error": "refused"})
-    assert decide(results, down, 100)[:2] == ("fail", 1)
+    assert verdict(results, down, 100) == ("FAIL", 1)
     missing = evaluate_all([parse_slo("GET /nope: p95 < 1s")], store_with(10, 0, 1.0))  # type: ignore[arg-type]
-    assert decide(missing, Health(), 10)[:2] == ("error", 11)
+    assert verdict(missing, Health(), 10) == ("ERROR", 11)
+    # Partial data is never judged: a signal aborts, a lost report or a short run is an error.
+    passing = evaluate_all([parse_slo("p95 < 1s")], store_with(100, 0, 2.0))  # type: ignore[arg-type]
+    assert verdict(passing, Health(), 100) == ("PASS", 0)
+    assert verdict(passing, Health(interrupted="SIGINT"), 100) == ("ABORTED", 2)
+    assert verdict(passing, Health(late_workers=["w1"]), 100) == ("ERROR", 11)
+    assert verdict(passing, Health(ended_early="stopped at 6 s of 30 s"), 100) == ("ERROR", 11)
 
 
 # ---- settings, options, command line
@@ -280,3 +293,11 @@ def test_chart_is_a_valid_png_of_the_requested_size() -> None:
 
 def test_nice_ceiling() -> None:
     assert [nice_ceiling(v) for v in (0, 0.7, 3, 240, 999)] == [1.0, 1.0, 5.0, 250.0, 1000.0]
+
+
+def test_the_worst_case_stop_fits_the_five_seconds_faults_md_allows() -> None:
+    # F28: SIGINT and STOP_WAIT_S, then SIGKILL and at most KILL_WAIT_S to reap the group,
+    # noticed within one poll of the signal.
+    from pytest_opsgate.gates.load.process import KILL_WAIT_S, POLL_S, STOP_WAIT_S
+
+    assert STOP_WAIT_S + KILL_WAIT_S + 2 * POLL_S <= 5.0

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     from pytest_opsgate.demo import DemoServer
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 REQUEST_TIMEOUT_S = 1.5
 
@@ -255,7 +254,9 @@ def test_too_few_repetitions_for_min_samples_is_an_error_not_a_pass(
         "--gate-min-samples=10",
     )
     assert result.ret == 11
-    result.stdout.fnmatch_lines(["*insufficient samples (3 < 10)*", "*VERDICT: ERROR*"])
+    result.stdout.fnmatch_lines(
+        ["*3 of 3 requests*succeeded, fewer than the 10 successful samples*", "*VERDICT: ERROR*"]
+    )
 
 
 def test_latency_budget_of_one_request(pytester: pytest.Pytester) -> None:

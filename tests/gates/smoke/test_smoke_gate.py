@@ -28,7 +28,6 @@ from pytest_opsgate.demo import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SUITE = REPO_ROOT / "suites" / "smoke"

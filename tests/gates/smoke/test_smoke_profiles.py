@@ -20,8 +20,6 @@ from pytest_opsgate.demo import (
     DemoServer,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 ALL_SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'",
     "x-content-type-options": "nosniff",

@@ -65,7 +65,7 @@ def gate_page(page: Page, request: pytest.FixtureRequest) -> GatePage:
     if not settings.base_url:
         raise pytest.UsageError("gate_page needs a target; pass --base-url URL")
     assert settings.redactor is not None
-    metrics = get_state(config).metrics
+    metrics = get_state(config).store("e2e")
 
     def record(scope: str, timings: PageTimings, ok: bool) -> None:
         measured = timings.as_metrics()

@@ -43,9 +43,10 @@ from .outcome import (
     AbortWatch,
     Health,
     SnapshotMerger,
-    decide,
-    default_slos,
+    decide_load,
+    distrusted,
     endpoint_rows,
+    judged_slos,
 )
 from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
 
@@ -138,9 +139,8 @@ class OpsgateExtension:
     def _configure(self) -> None:
         texts = [*(self._option("opsgate_slo") or []), *locustfile_slos(self.environment)]
         slos = [parse_slo(text) for text in texts]
-        if not slos and not self._option("opsgate_no_default_slo", False):
-            slos = default_slos()
-        self.slos = list(dict.fromkeys(slos))
+        default = not self._option("opsgate_no_default_slo", False)
+        self.slos = judged_slos(list(dict.fromkeys(slos)), default_guard=default)
         self.recorder.warmup_s = _duration(self._option("opsgate_warmup", "0") or "0")
         self.watch = AbortWatch(
             self.slos,
@@ -230,7 +230,7 @@ class OpsgateExtension:
 
     def _on_quitting_begins(self, environment: Any, **_kw: Any) -> None:
         if self.started is not None and self.stopped is None and self.abort is None:
-            self.health.interrupted = True
+            self.health.interrupted = self.health.interrupted or "a signal (SIGINT or SIGTERM)"
 
     def on_quit(self, exit_code: int = 0, **_kw: Any) -> None:
         if self.role != "worker" and self.result is not None:
@@ -284,6 +284,15 @@ class OpsgateExtension:
         assert self.watch is not None
         assert self.started is not None
         reason = self.watch.check(self.merger.store(), now - self.started, self._remaining(now))
+        if reason:
+            # A hopeless error rate of a target that only refuses is its death: say so.
+            down = self.merger.target_down(at_end=True)
+            if down is not None:
+                self.health.target_down = down
+                return (
+                    f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}",
+                    "target",
+                )
         return reason, "slo"
 
     def _saturation(self) -> str | None:
@@ -361,7 +370,7 @@ class OpsgateExtension:
             gevent.sleep(1.0)
             if os.getppid() != parent:
                 logger.error("opsgate: the pytest process is gone; stopping the load")
-                self.health.interrupted = True
+                self.health.interrupted = "the pytest process that started Locust is gone"
                 gevent.spawn(self.runner.quit)
                 return
 
@@ -399,13 +408,23 @@ class OpsgateExtension:
             self.health.saturated = self.health.saturated or self._saturation()
         if self.health.target_down is None:
             self.health.target_down = self.merger.target_down(at_end=True)
+        if self.role == "master" and self.started is not None and not self.health.interrupted:
+            self.health.late_workers = self.merger.not_final()
+        self.health.started = self.started is not None
+        self.health.ended_early = self._ended_early(now)
         results = evaluate_all(
             self.slos, store, min_samples=self.watch.min_samples if self.watch else 1
         )
+        if self.health.saturated:
+            results = distrusted(results, "the load generator was saturated")
         self.results = results
         requests_total = self.merger.requests_total()
-        verdict, code, reasons = decide(results, self.health, requests_total)
-        self.result = self._result_dict(store, results, verdict, code, reasons, now)
+        decision = decide_load(results, self.health, requests_total)
+        verdict = decision.verdict.value.lower()
+        reasons = list(decision.reasons)
+        self.result = self._result_dict(
+            store, results, verdict, int(decision.exit_code), reasons, now
+        )
         path = self._option("opsgate_result")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -413,8 +432,24 @@ class OpsgateExtension:
             tmp.write_text(json.dumps(self.result, indent=2, default=str), encoding="utf-8")
             tmp.replace(path)
 
+    def _ended_early(self, now: float) -> str | None:
+        """Why the run is shorter than its run time, unless the gate's own rule stopped it."""
+        run_time = self._option("run_time")
+        if not run_time or self.started is None or self.abort is not None:
+            return None
+        if self.health.interrupted or self.health.config_error or self.health.workers:
+            return None
+        ran = (self.stopped or now) - self.started
+        if ran >= float(run_time) - max(1.0, 0.02 * float(run_time)):
+            return None
+        return (
+            f"the load stopped after {ran:.1f} s of its {float(run_time):g} s run time, not by "
+            "the gate's abort rule (a locustfile that stopped the runner, or every user "
+            "stopping?); a partial run is never judged"
+        )
+
     def exit_code(self) -> int:
-        """0 pass, 1 fail, 11 error (the result must be final)."""
+        """0 pass, 1 fail, 2 aborted, 11 error (the result must be final)."""
         return int(self.result["exit_code"]) if self.result else 11
 
     def _result_dict(
@@ -485,8 +520,10 @@ class OpsgateExtension:
             return "configuration"
         if self.health.saturated:
             return "saturation"
-        if self.health.workers:
+        if self.health.workers or self.health.late_workers:
             return "workers"
+        if self.health.ended_early:
+            return "ended_early"
         return "samples"
 
     def summary_text(self) -> str:

@@ -1,25 +1,26 @@
 """From recorder snapshots to a verdict: merging workers, early abort, and the exit code.
 
 Pure logic shared by the Locust extension (which decides) and tests (which check the
-rules with plain function calls). Exit codes follow the gate: 0 pass, 1 fail, 11 error.
+rules with plain function calls). The verdict itself comes from the gate's one
+:func:`pytest_opsgate.verdict.decide`: exit codes 0 pass, 1 fail, 2 aborted, 11 error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...measure.histogram import LatencyHistogram
 from ...measure.metrics import MetricsStore
 from ...slo.evaluate import OPS, evaluate_slo, resolve_stats
+from ...verdict import Evidence, PhaseEvidence, SLOEvidence, decide
 from .recorder import DOWN_AFTER_S, DOWN_MIN_FAILURES
 
 if TYPE_CHECKING:
     from ...slo.evaluate import SLO, SLOResult
+    from ...verdict import Decision
 
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 11
 # When projecting how many requests are still to come, assume up to this many times the
 # current rate, so a ramp-up does not make a recoverable error rate look hopeless.
 PROJECTION_FACTOR = 2.0
@@ -193,41 +194,71 @@ class Health:
     config_error: str | None = None
     saturated: str | None = None
     workers: str | None = None
+    late_workers: list[str] = field(default_factory=list)  # final report never arrived
     target_down: dict[str, Any] | None = None
-    interrupted: bool = False
+    interrupted: str | None = None  # the signal that stopped the run, in words
+    ended_early: str | None = None  # the run stopped before its run time, not by the gate
+    started: bool = True
 
 
-def decide(
-    results: list[SLOResult], health: Health, requests_total: int
-) -> tuple[str, int, list[str]]:
-    """``(verdict, exit code, reasons)``: pass 0, fail 1, error 11.
+def distrusted(results: list[SLOResult], why: str) -> list[SLOResult]:
+    """SLO failures measured by an untrustworthy generator become errors, never FAIL."""
+    return [
+        dataclasses.replace(r, verdict="error", reason=f"{r.reason}; not trusted: {why}")
+        if r.verdict == "failed"
+        else r
+        for r in results
+    ]
 
-    Order: a measurement that cannot be trusted (bad configuration, saturated generator,
-    missing worker) is an error whatever the SLOs say; a target that stopped answering is
-    a failure; then SLO errors (no or too few samples) win over SLO failures, as in the
-    gate's overall verdict; no request at all is never a pass.
-    """
+
+def load_evidence(results: list[SLOResult], health: Health, requests_total: int) -> Evidence:
+    """The verdict core's view of one Locust run (the extension asks ``decide`` with it)."""
+    if health.saturated:
+        results = distrusted(results, "the load generator was saturated")
     errors = [
         text for text in (health.config_error, health.saturated, health.workers) if text is not None
     ]
-    if errors:
-        return "error", EXIT_ERROR, errors
+    if health.late_workers:
+        errors.append(
+            f"load worker(s) {', '.join(health.late_workers)} never sent a final report, so "
+            "their last requests are missing; the partial figures are not judged"
+        )
+    if health.ended_early:
+        errors.append(health.ended_early)
+    if health.started and requests_total == 0 and not health.config_error:
+        errors.append("insufficient samples: no request was sent")
+    failures = []
     if health.target_down is not None:
         down = health.target_down
-        return (
-            "fail",
-            EXIT_FAIL,
-            [f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}"],
-        )
-    if requests_total == 0:
-        return "error", EXIT_ERROR, ["insufficient samples: no request was sent"]
-    bad = [r for r in results if r.verdict == "error"]
-    if bad:
-        return "error", EXIT_ERROR, [f"{r.slo.text}: {r.reason}" for r in bad]
-    failed = [r for r in results if r.verdict == "failed"]
-    if failed:
-        return "fail", EXIT_FAIL, [f"{r.slo.text}: {r.reason}" for r in failed]
-    return "pass", EXIT_PASS, []
+        failures.append(f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}")
+    if health.interrupted:
+        phase = PhaseEvidence("load", interrupted=1)
+    elif health.started:
+        phase = PhaseEvidence("load", passed=1)
+    else:
+        phase = PhaseEvidence("load", not_run="the load test never started")
+    return Evidence(
+        phases=(phase,),
+        slos=tuple(
+            SLOEvidence(
+                name=r.slo.text,
+                state=r.verdict,
+                reason=r.reason,
+                gate="load",
+                successes=r.successes if r.slo.kind == "duration" else None,
+                min_samples=1,
+            )
+            for r in results
+        ),
+        signal=health.interrupted,
+        failures=tuple(failures),
+        errors=tuple(errors),
+    )
+
+
+def decide_load(results: list[SLOResult], health: Health, requests_total: int) -> Decision:
+    """The verdict of one Locust run, by the gate's one decision table."""
+    return decide(load_evidence(results, health, requests_total))
 
 
 def endpoint_rows(store: MetricsStore) -> list[dict[str, Any]]:
@@ -253,8 +284,9 @@ def endpoint_rows(store: MetricsStore) -> list[dict[str, Any]]:
     return rows
 
 
-def default_slos() -> list[SLO]:
-    """What a run with no SLO at all is judged by: a low error rate."""
-    from ...slo.evaluate import parse_slo
+def judged_slos(given: list[SLO], *, default_guard: bool = True) -> list[SLO]:
+    """The SLOs a load run is judged by: the given ones, each latency SLO's error-rate guard,
+    and (unless switched off) the run-wide ``error_rate < 1%`` that user SLOs never remove."""
+    from ...slo.evaluate import with_guards
 
-    return [parse_slo("error_rate < 1%")]
+    return with_guards(given, run_wide=default_guard)

@@ -185,6 +185,14 @@ class LoadPlugin:
                 + redact(outcome.log_tail(folder))
             )
         result = outcome.result
+        if result is not None and result.get("status") == "interrupted":
+            # Only the gate's own signal trap may stop Locust (handled in run_item); any other
+            # interruption leaves partial data, and partial data is never judged.
+            raise GateError(
+                f"{item.name}: Locust was interrupted by something other than the gate "
+                f"({'; '.join(result.get('reasons', [])) or 'a signal'}); its partial figures "
+                "are not judged. Log tail:\n" + redact(outcome.log_tail(folder))
+            )
         if result is None:
             raise GateError(
                 f"{item.name}: Locust exited with code {outcome.returncode} before writing a "
@@ -197,15 +205,16 @@ class LoadPlugin:
             if died and slo_result.verdict == "error":
                 continue  # the verdict is the target's death, not missing samples
             state.slo_results.append(dataclasses.replace(slo_result, source="load"))
-        state.load_metrics.merge(MetricsStore.from_dict(result.get("metrics", {})))
+        state.store("load").merge(MetricsStore.from_dict(result.get("metrics", {})))
         message = redact(failure_message(item.name, result, results, folder))
         verdict = result.get("verdict")
-        if verdict == "error":
-            if result.get("error_kind") == "samples":
-                raise InsufficientSamplesError(message)
-            raise GateError(message)
-        if verdict != "pass":
+        if verdict == "pass":
+            return
+        if verdict == "fail":
             raise LoadSLOFailed(message)
+        if result.get("error_kind") == "samples":
+            raise InsufficientSamplesError(message)
+        raise GateError(message)  # error, aborted, or anything this version does not know
 
     def _keep_artifacts(
         self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path

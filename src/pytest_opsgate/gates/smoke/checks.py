@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import InsufficientSamplesError
 from ...measure.metrics import MetricsStore
-from ...slo.evaluate import evaluate_slo, format_slo_table
+from ...slo.evaluate import evaluate_slo, format_slo_table, with_guards
 from .context import CheckFailed, is_missing, json_equal, json_text, lookup
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _evaluate_slos(ctx: Context, check: Check, store: MetricsStore, *, failed: b
         return []
     results = [
         dataclasses.replace(evaluate_slo(slo, store, min_samples=ctx.min_samples), source="smoke")
-        for slo in check.slos
+        for slo in with_guards(check.slos)
     ]
     ctx.slo_results.extend(results)
     bad = [result for result in results if not result.passed]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -100,7 +101,7 @@ def run_planned(
     except (CheckSkipped, CheckFailed) as exc:
         stopped = exc  # raised below, outside this handler, so no chained traceback shows
     finally:
-        state.slo_results.extend(ctx.slo_results)
+        state.slo_results.extend(replace(r, test=item.nodeid) for r in ctx.slo_results)
         if ctx.notes:
             item.add_report_section("call", "opsgate", "\n".join(ctx.notes))
     if isinstance(stopped, CheckSkipped):
