@@ -13,7 +13,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +25,9 @@ from .databases import PostgresDatabase, RestoredDatabase, SqliteDatabase, resto
 from .discover import find_backup
 from .endpoint import dsn_secrets
 from .errors import DrillAborted, DrillError, DrillFailure
-from .expect import RESTORE_METRIC
+from .expect import RESTORE_METRIC, expect_text
 from .inspect import inspect_backup
-from .manifest import ManifestError, manifest_slos, read_manifest
+from .manifest import MANIFEST_MARK, ManifestError, manifest_slos, read_manifest
 from .pg_tools import restore_postgres
 from .result import DrillResult
 from .target import PostgresTarget
@@ -76,8 +76,8 @@ def _masker(secrets: list[str], redact: Callable[[str], str] | None) -> Callable
 
 
 def _age_slo(max_age_s: float) -> SLO:
-    text = f"backup_age <= {max_age_s:g}s"
-    return SLO(text, None, RESTORE_METRIC, "backup_age", "<=", max_age_s * 1000)
+    slo = SLO("", None, RESTORE_METRIC, "backup_age", "<=", max_age_s * 1000)
+    return replace(slo, text=expect_text(slo))
 
 
 class _Drill:
@@ -92,6 +92,7 @@ class _Drill:
         self.target: PostgresTarget | None = None
         self.database: RestoredDatabase | None = None
         self.workdir: Path | None = None
+        self.manifest: dict[str, int] = {}
 
     def note(self, message: str) -> None:
         if self.on_event is not None:
@@ -102,10 +103,17 @@ class _Drill:
         if self.spec.max_age_s is not None:
             slos.append(_age_slo(self.spec.max_age_s))
         if self.spec.manifest is not None:
-            slos.extend(
-                manifest_slos(read_manifest(self.spec.manifest), self.spec.manifest_tolerance)
-            )
+            self.manifest = read_manifest(self.spec.manifest)
+            slos.extend(manifest_slos(self.manifest, self.spec.manifest_tolerance))
         return slos
+
+    def manifest_words(self, slo: SLO) -> str:
+        """``; the manifest says 1000 at backup time (5 % tolerance)`` for manifest rows."""
+        if slo.text.endswith(MANIFEST_MARK) and slo.scope in self.manifest:
+            tolerance = f"{self.spec.manifest_tolerance * 100:g} %"
+            expected = self.manifest[slo.scope]
+            return f"; the manifest says {expected} at backup time ({tolerance} tolerance)"
+        return ""
 
     def run(self) -> None:
         spec, result = self.spec, self.result
@@ -183,7 +191,7 @@ class _Drill:
             check = judge_slo(
                 slo, tables, backup_time=result.backup_time, restore_s=run.duration_s, now=now
             )
-            check.reason = self.scrub(check.reason)
+            check.reason = self.scrub(check.reason + self.manifest_words(slo))
             result.checks.append(check)
         for sql_check in self.spec.sql_checks:
             check = judge_sql(sql_check, self.database)
@@ -202,7 +210,7 @@ class _Drill:
             )
 
     def _table_evidence(self, tables: Tables, slos: list[SLO]) -> list[TableEvidence]:
-        manifest = read_manifest(self.spec.manifest) if self.spec.manifest else {}
+        manifest = self.manifest
         evidence = {name: TableEvidence(name, None) for name in tables.names}
         for name, expected in manifest.items():
             resolved = tables.resolve(name) or name

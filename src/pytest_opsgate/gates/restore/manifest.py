@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["ManifestError", "count_tables", "manifest_slos", "read_manifest"]
 
 
+MANIFEST_MARK = "  (manifest)"
+
+
 class ManifestError(ValueError):
     """A manifest file that is missing or not ``{table: rows}``."""
 
@@ -63,7 +66,7 @@ def manifest_slos(manifest: dict[str, int], tolerance: float) -> list[SLO]:
     slos = []
     for table, expected in sorted(manifest.items()):
         minimum = math.ceil(Decimal(expected) * keep)
-        text = f"{table}: rows >= {minimum}"
+        text = f"{table}: rows >= {minimum}{MANIFEST_MARK}"
         slos.append(SLO(text, table, RESTORE_METRIC, "rows", ">=", float(minimum)))
     return slos
 
