@@ -1,4 +1,4 @@
-"""Nothing outlives a drill: no database, data directory or postgres process, not even on SIGTERM."""
+"""Nothing outlives a drill: no database, data folder or postgres process, even on SIGTERM."""
 
 from __future__ import annotations
 
