@@ -233,3 +233,25 @@ def test_a_dump_that_switches_database_is_refused(tmp_path: Path) -> None:
 def test_timestamp_in_name_reads_utc_with_z() -> None:
     parsed = timestamp_in_name("demo_20260101_120000Z.sqlite")
     assert parsed == datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:hunter22pw@[h/db",  # libpq quotes the whole URI in its error
+        "host=x password=hunter22pw bogus",
+        "postgresql://u:hunter22pw@h:5432/db?bogus=1",
+    ],
+)
+def test_a_dsn_that_does_not_parse_is_an_error_without_its_password(
+    tmp_path: Path, dsn: str
+) -> None:
+    from pytest_opsgate.gates.restore import DrillSpec, run_drill, spec_secrets
+
+    backup = tmp_path / "b.dump"
+    backup.write_bytes(b"PGDMP" + b"\x00" * 64)
+    assert "hunter22pw" in spec_secrets(DrillSpec(source=backup, dsn=dsn))
+    result = run_drill(DrillSpec(source=backup, dsn=dsn))
+    assert result.verdict.value == "ERROR"
+    assert "--gate-restore-dsn does not parse" in result.reason
+    assert "hunter22pw" not in str(result.to_dict())

@@ -8,9 +8,10 @@ redactor. psycopg is imported lazily: a SQLite drill does not need it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from .errors import DrillError
 
@@ -33,13 +34,27 @@ def _conninfo() -> Any:
     return psycopg.conninfo
 
 
+# A DSN that does not parse may still carry a password, and libpq quotes the bad part.
+_URL_PASSWORD = re.compile(r"://[^/@:]*:([^@/]+)@")
+_KV_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def _loose_secrets(dsn: str) -> list[str]:
+    found = [m.group(1) for m in _URL_PASSWORD.finditer(dsn)]
+    found += [m.group(1).strip("'") for m in _KV_PASSWORD.finditer(dsn)]
+    return [unquote(secret) for secret in found] + found
+
+
 def _parse(dsn: str) -> dict[str, Any]:
     conninfo = _conninfo()
     try:
         params: dict[str, Any] = conninfo.conninfo_to_dict(dsn)
-    except Exception as error:
+    except Exception as error:  # psycopg.ProgrammingError, which libpq's words fill
+        message = str(error).strip()
+        for secret in sorted(_loose_secrets(dsn), key=len, reverse=True):
+            message = message.replace(secret, "[REDACTED]")
         raise DrillError(
-            f"--gate-restore-dsn does not parse ({error}); pass a URL such as "
+            f"--gate-restore-dsn does not parse ({message}); pass a URL such as "
             "postgresql://user@host:5432/postgres or key=value pairs"
         ) from None
     return params
@@ -49,13 +64,14 @@ def dsn_secrets(dsn: str | None) -> list[str]:
     """The secrets a DSN carries (its password, and PGPASSWORD if set), for the redactor."""
     found = [os.environ["PGPASSWORD"]] if os.environ.get("PGPASSWORD") else []
     if dsn:
+        found.extend(_loose_secrets(dsn))
         try:
             password = _parse(dsn).get("password")
         except DrillError:
             password = None
         if password:
             found.append(str(password))
-    return found
+    return sorted(set(found))
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ class LocalServer:
         if run.exit_code != 0:
             raise DrillError(
                 f"initdb failed ({'timed out' if run.timed_out else f'exit {run.exit_code}'}): "
-                f"{run.stderr.strip()[-500:]}; check the server binaries in {self.binaries.bindir}"
+                f"{run.stderr.strip()[-500:]}; check the server binaries in {self.binaries.bindir} "
+                "and that the postgres user can reach the temporary folder (set TMPDIR=/tmp)"
             )
         for attempt in range(_START_ATTEMPTS):
             self.port = _free_port()
