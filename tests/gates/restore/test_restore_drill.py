@@ -83,6 +83,9 @@ def test_truncated_gzip_fails_naming_the_cause(pg: PgServer, backups: Backups) -
     assert result.verdict is Verdict.FAIL
     assert "truncated gzip" in result.reason
     assert backups.truncated_gz.name in result.reason
+    unchecked = [c for c in result.checks if c.slo_result is not None]
+    assert len(unchecked) == len(ROW_EXPECTATIONS)  # listed, as errors, never passes
+    assert all(c.verdict == "error" and "not checked" in c.reason for c in unchecked)
     assert_nothing_left(pg)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from .checks import CheckResult, SqlCheck, TableEvidence
 from .discover import find_backup, timestamp_in_name
-from .drill import DrillSpec, run_drill, spec_secrets
+from .drill import run_drill
 from .errors import DrillAborted, DrillError, DrillFailure
 from .expect import RESTORE_METRIC, RESTORE_STATISTICS, expect_text, parse_restore_expect
 from .inspect import BackupInfo, inspect_backup
 from .manifest import ManifestError, manifest_slos, read_manifest
 from .result import DrillResult
+from .spec import DrillSpec, spec_secrets
 
 __all__ = [
     "RESTORE_METRIC",

@@ -29,6 +29,7 @@ __all__ = [
     "human_duration",
     "judge_slo",
     "judge_sql",
+    "unchecked",
 ]
 
 CheckVerdict = Literal["passed", "failed", "error"]
@@ -136,6 +137,11 @@ def _compare(slo: SLO, measured: float, what: str, shown: str) -> CheckResult:
     return _result(slo, measured, "passed" if ok else "failed", reason)
 
 
+def unchecked(slo: SLO, why: str) -> CheckResult:
+    """An expectation the drill never got to judge: an error, never a pass."""
+    return _result(slo, None, "error", f"not checked: {why}")
+
+
 def judge_slo(
     slo: SLO, tables: Tables, *, backup_time: datetime, restore_s: float, now: datetime
 ) -> CheckResult:
@@ -157,7 +163,11 @@ def judge_slo(
         table = tables.resolve(slo.scope)
         if table is None:
             return _result(slo, None, "failed", tables.missing(slo.scope))
-        return _compare(slo, float(tables.count(table)), f"{table}: rows", str(tables.count(table)))
+        try:
+            rows = tables.count(table)
+        except Exception as error:  # a statement timeout, a permission: not measured
+            return _result(slo, None, "error", f"counting {table} failed: {str(error).strip()}")
+        return _compare(slo, float(rows), f"{table}: rows", str(rows))
     table_name, _, column = slo.scope.rpartition(".")
     table = tables.resolve(table_name)
     if table is None:

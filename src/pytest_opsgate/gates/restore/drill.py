@@ -13,56 +13,39 @@ import contextlib
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...target.stack import run_command
-from ...slo.grammar import SLO
-from .checks import CheckResult, CheckVerdict, SqlCheck, TableEvidence, Tables, judge_slo, judge_sql
+from .checks import (
+    CheckResult,
+    CheckVerdict,
+    TableEvidence,
+    Tables,
+    judge_slo,
+    judge_sql,
+    unchecked,
+)
 from .databases import PostgresDatabase, RestoredDatabase, SqliteDatabase, restore_sqlite
 from .discover import find_backup
-from .endpoint import dsn_secrets
 from .errors import DrillAborted, DrillError, DrillFailure
-from .expect import RESTORE_METRIC, expect_text
 from .inspect import inspect_backup
 from .manifest import MANIFEST_MARK, ManifestError, manifest_slos, read_manifest
 from .pg_tools import restore_postgres
 from .result import DrillResult
+from .spec import age_slo, spec_secrets
 from .target import PostgresTarget
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ...slo_grammar import SLO
     from .endpoint import Endpoint
     from .pg_tools import RestoreRun
+    from .spec import DrillSpec
 
-__all__ = ["DrillSpec", "run_drill", "spec_secrets"]
-
-
-@dataclass
-class DrillSpec:
-    """What to drill and what to expect; durations in seconds."""
-
-    source: Path
-    dsn: str | None = None
-    expectations: list[SLO] = field(default_factory=list)
-    manifest: Path | None = None
-    manifest_tolerance: float = 0.05
-    max_age_s: float | None = None  # the RPO, as "backup_age <= max_age"
-    sql_checks: list[SqlCheck] = field(default_factory=list)
-    then: str | None = None
-    then_timeout_s: float = 600.0
-    timeout_s: float = 600.0  # the restore tool's bound
-    check_timeout_s: float = 60.0  # each check query's statement_timeout
-    start_timeout_s: float = 60.0  # initdb and pg_ctl start of a throwaway server
-    bindir: Path | None = None
-
-
-def spec_secrets(spec: DrillSpec) -> list[str]:
-    """Secrets to register with the redactor before the drill prints anything."""
-    return dsn_secrets(spec.dsn)
+__all__ = ["run_drill"]
 
 
 def _masker(secrets: list[str], redact: Callable[[str], str] | None) -> Callable[[str], str]:
@@ -73,11 +56,6 @@ def _masker(secrets: list[str], redact: Callable[[str], str] | None) -> Callable
         return redact(text) if redact is not None else text
 
     return scrub
-
-
-def _age_slo(max_age_s: float) -> SLO:
-    slo = SLO("", None, RESTORE_METRIC, "backup_age", "<=", max_age_s * 1000)
-    return replace(slo, text=expect_text(slo))
 
 
 class _Drill:
@@ -93,15 +71,29 @@ class _Drill:
         self.database: RestoredDatabase | None = None
         self.workdir: Path | None = None
         self.manifest: dict[str, int] = {}
+        self.slos: list[SLO] = []
+        self.sql_judged: list[CheckResult] = []
 
     def note(self, message: str) -> None:
         if self.on_event is not None:
             self.on_event(self.scrub(message))
 
+    def add_unchecked(self) -> None:
+        """List every expectation the drill stopped before, as an error row."""
+        judged = {id(c.slo_result.slo) for c in self.result.checks if c.slo_result is not None}
+        why = "the drill stopped before it (see the reason above)"
+        self.result.checks.extend(unchecked(s, why) for s in self.slos if id(s) not in judged)
+        self.result.checks.extend(
+            CheckResult(c.name or f"sql: {c.query[:80]}", "error", f"not checked: {why}")
+            for c in self.spec.sql_checks[len(self.sql_judged) :]
+        )
+        if self.spec.then and not any(c.name.startswith("then") for c in self.result.checks):
+            self.result.checks.append(CheckResult("then", "error", f"not run: {why}"))
+
     def expectations(self) -> list[SLO]:
         slos = list(self.spec.expectations)
         if self.spec.max_age_s is not None:
-            slos.append(_age_slo(self.spec.max_age_s))
+            slos.append(age_slo(self.spec.max_age_s))
         if self.spec.manifest is not None:
             self.manifest = read_manifest(self.spec.manifest)
             slos.extend(manifest_slos(self.manifest, self.spec.manifest_tolerance))
@@ -117,7 +109,7 @@ class _Drill:
 
     def run(self) -> None:
         spec, result = self.spec, self.result
-        slos = self.expectations()  # a bad manifest stops the drill before any work
+        slos = self.slos = self.expectations()  # a bad manifest stops the drill early
         candidate = find_backup(spec.source)
         result.backup_time, result.backup_time_source = candidate.time, candidate.source
         self.note(f"backup {candidate.path} (time from its {candidate.source})")
@@ -174,7 +166,10 @@ class _Drill:
             return  # nothing restored is worth checking; the FAIL names the tool's problem
         self.note("checking the restored data")
         self.database = connect()
-        tables = Tables(self.database)
+        try:
+            tables = Tables(self.database)
+        except Exception as error:  # the restored database cannot even be listed
+            raise DrillError(f"listing the restored tables failed: {error}") from None
         if not any(slo.statistic == "tables" for slo in slos):
             found = len(tables.names)
             verdict = "passed" if found else "failed"
@@ -197,6 +192,7 @@ class _Drill:
             check = judge_sql(sql_check, self.database)
             check.reason = self.scrub(check.reason)
             result.checks.append(check)
+            self.sql_judged.append(check)
         result.tables = self._table_evidence(tables, slos)
         if self.spec.then and endpoint is not None:
             self._run_then(endpoint)
@@ -287,6 +283,7 @@ def run_drill(spec: DrillSpec, *, redact: Callable[[str], str] | None = None,
         aborted = True
         with contextlib.suppress(KeyboardInterrupt):
             drill.clean()  # a second pass: the interrupt may have cut the first one short
+    drill.add_unchecked()
     result = drill.result
     result.total_time_s = time.monotonic() - started
     result.decide(failure=failure, error=error, aborted=aborted)
