@@ -91,6 +91,8 @@ class _PlainScan:
         self.tail = (self.tail + data)[-_TAIL:]
         lines = (self.partial + data).split(b"\n")
         self.partial = lines.pop()
+        if len(self.partial) > _TAIL:  # a huge COPY row: only a line's ends are ever looked at
+            self.partial = self.partial[:64] + b"..." + self.partial[-64:]
         for line in lines:
             if self.in_copy:
                 self.in_copy = line.rstrip(b"\r") != b"\\."
