@@ -40,7 +40,7 @@ from .target import PostgresTarget
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ...slo_grammar import SLO
+    from ...slo.grammar import SLO
     from .endpoint import Endpoint
     from .pg_tools import RestoreRun
     from .spec import DrillSpec

@@ -7,7 +7,7 @@ after a broken gzip, or it would commit half a database. The postmaster and ever
 call ``setsid()`` (checked: each has pid = pgid = sid), so a process group kill cannot reach
 them; :func:`sweep_cwd` finds them by their working directory, the data directory.
 
-``lifecycle.run_command`` is not used here: it runs through ``/bin/sh -c`` with a string,
+``target.stack.run_command`` is not used here: it runs through ``/bin/sh -c`` with a string,
 merges stdout into stderr and cannot feed stdin, which a streamed gunzip needs.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ...slo_grammar import SLO
+from ...slo.grammar import SLO
 from .endpoint import dsn_secrets
 from .expect import RESTORE_METRIC, expect_text
 
