@@ -108,8 +108,13 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo until SIGTERM or SIGINT; return the exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the demo until SIGTERM or SIGINT (or the ``backup`` command); the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["backup"]:
+        from pytest_opsgate.demo._backup import main as backup_main
+
+        return backup_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     if args.log_file is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
