@@ -1,0 +1,1 @@
+"""Measurements and the statistics that judge them."""
