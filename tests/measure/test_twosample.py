@@ -165,6 +165,12 @@ def test_quantile_bootstrap_equals_resampling() -> None:
         assert abs(observed - cdf) <= 4.5 * se
 
 
+def test_quantile_bootstrap_refuses_a_rank_outside_the_sample() -> None:
+    side = Buckets.of(histogram([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"rank 3 is outside 1\.\.2"):
+        quantile_bootstrap(side, 3)
+
+
 def test_tail_interval_equals_resampling() -> None:
     rng = random.Random(9)
     b, c = lognormal(rng, 1500, 100, 0.5), lognormal(rng, 1200, 115, 0.5)

@@ -214,6 +214,8 @@ def hodges_lehmann(baseline: Buckets, current: Buckets, alpha: float) -> tuple[f
 
 def quantile_bootstrap(side: Buckets, rank: int) -> list[float]:
     """P(the resampled ``rank``-th smallest sample falls in each bucket), exactly."""
+    if not 1 <= rank <= side.n:
+        raise ValueError(f"rank {rank} is outside 1..{side.n}; pass Buckets.rank(percentile)")
     a, b = rank, side.n - rank + 1
 
     def log_density(t: float) -> float:  # of Beta(a, b), unnormalised
