@@ -22,14 +22,16 @@ row  evidence                                                                   
 ===  ===========================================================================  ============
 
 Why. FAIL needs an interval to clear the floor, so a service slower by exactly the floor
-FAILs with probability <= α/2 per row, and far less when nothing changed. PASS needs the
-whole interval at or below the floor, so a service slower by exactly the floor PASSes with
-probability <= α/2. A wide interval that is not significant is not a PASS (row 6): it is too
-little evidence, not evidence of no change. A significant shift that may be under the floor is
-row 6 too. Fisher's test is exact at any size, so row 1 comes before the sample count; the
-normal approximations behind rows 3-5 are not trusted below ``min_samples``. The tail and the
-errors only add FAIL evidence: their intervals are too wide to show the absence of a
-regression at a gate run's sample sizes, and their absolute budgets belong to the SLOs.
+FAILs with probability <= α/2 per row (about α/2 for the tail, whose percentile bootstrap is
+not exact in coverage), and far less when nothing changed. PASS needs the whole interval at
+or below the floor, so a service slower by exactly the floor PASSes with probability <= α/2.
+A wide interval that is not significant is not a PASS (row 6): it is too little evidence, not
+evidence of no change; a significant shift that may be under the floor is row 6 too. Fisher's
+test is exact at any size, so row 1 comes before the sample count; the normal approximations
+behind rows 3-5 are not trusted below ``min_samples`` (default 30). Errors have no floor: any
+significant rise in the failure rate FAILs. The tail and the errors only add FAIL evidence:
+their intervals are too wide to show the absence of a regression at a gate run's sample
+sizes, and their absolute budgets belong to the SLOs.
 """
 
 from __future__ import annotations
@@ -242,7 +244,7 @@ def _p(p: float) -> str:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{part / whole * 100:.3g} %"
+    return f"{part / whole * 100:.3g} %" if whole else "none"
 
 
 def _moved(shift_ms: float) -> str:
