@@ -164,7 +164,8 @@ class _Differences:
         extreme of the range, then the Illinois variant of regula falsi, and a bisection
         whenever three steps have not halved the bracket (so at most ~3x bisection's passes).
         Brackets snap to actual differences and the search ends when none is left between
-        them. Measured: 2-10 passes for up to 1000 samples a side, 10-30 for 100k.
+        them. Measured for the four order statistics of :func:`hodges_lehmann` together
+        (lognormal, log-sd 0.1 to 1): 7-13 passes up to 1000 samples a side, 12-29 at 100k.
         """
         known = self._known
         pull = {True: 1.0, False: 1.0}  # Illinois: the far end's pull halves while it stays
