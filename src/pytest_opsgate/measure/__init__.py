@@ -1,1 +1,2 @@
-"""Measurements: latency histograms, per-endpoint metrics and sampling."""
+"""Measurements: latency histograms, per-endpoint metrics, sampling, and the statistics that
+compare two runs."""
