@@ -1,7 +1,8 @@
 """Real Prometheus and Pushgateway processes (Debian's binaries) on free loopback ports, for tests.
 
-Each runs in a temp folder that is removed on stop, and dies with the test process even if
-that is killed (PR_SET_PDEATHSIG), so no server outlives a run.
+Each runs in a folder under pytest's basetemp (so even a run killed by SIGTERM leaves it where
+pytest prunes old runs), removed on stop, and dies with the test process even if that is
+killed (PR_SET_PDEATHSIG), so no server outlives a run.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def missing_binaries() -> list[str]:
 class Server:
     """One server process in its own temp folder."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parent: Path) -> None:
         self.name = name
-        self.folder = Path(tempfile.mkdtemp(prefix=f"opsgate-{name}-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -113,9 +114,9 @@ class Server:
         return self.process.pid
 
 
-def start_prometheus(targets: Sequence[str]) -> Server:
+def start_prometheus(targets: Sequence[str], parent: Path) -> Server:
     """Prometheus scraping ``targets`` (host:port) every second, TSDB in a temp folder."""
-    server = Server("prometheus")
+    server = Server("prometheus", parent)
     lines = [
         "global:",
         "  scrape_interval: 1s",
@@ -143,9 +144,9 @@ def start_prometheus(targets: Sequence[str]) -> Server:
     return server
 
 
-def start_pushgateway() -> Server:
+def start_pushgateway(parent: Path) -> Server:
     """A Pushgateway without persistence."""
-    server = Server("pushgateway")
+    server = Server("pushgateway", parent)
     try:
         server.start(
             lambda port: [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"], "/-/ready"

@@ -128,9 +128,9 @@ def test_gate_prom_replaces_the_previous_file(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def pushgateway() -> Iterator[str]:
+def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Pushgateway on a free loopback port; gone, with its folder, afterwards."""
-    server = promstack.start_pushgateway()
+    server = promstack.start_pushgateway(tmp_path_factory.getbasetemp())
     pid = server.pid
     try:
         yield server.url

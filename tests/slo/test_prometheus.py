@@ -74,9 +74,10 @@ class Traffic:
 
 
 @pytest.fixture(scope="session")
-def stack(scraped_demo: DemoServer) -> Iterator[Traffic]:
+def stack(scraped_demo: DemoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
     """A real Prometheus scraping the demo every second; the series exist before any test."""
-    server = promstack.start_prometheus([f"127.0.0.1:{scraped_demo.port}"])
+    parent = tmp_path_factory.getbasetemp()
+    server = promstack.start_prometheus([f"127.0.0.1:{scraped_demo.port}"], parent)
     pid = server.pid
     try:
         traffic = Traffic(scraped_demo, server.url)
