@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 needs_binaries = pytest.mark.skipif(
-    bool(promstack.missing_binaries()),
+    promstack.skip_without_binaries(),
     reason="needs Debian's prometheus-pushgateway (make test installs it)",
 )
 

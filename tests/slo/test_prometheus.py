@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.skipif(
-    bool(promstack.missing_binaries()),
+    promstack.skip_without_binaries(),
     reason="needs Debian's prometheus and prometheus-pushgateway (make test installs them)",
 )
 
