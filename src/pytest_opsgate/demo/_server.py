@@ -63,12 +63,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         response = self._read_request()
+        path = response.path if isinstance(response, Request) else urlsplit(self.path).path
         if isinstance(response, Request):
             response = self._demo.app.handle(response)
         else:
             response.headers.extend(SECURITY_HEADERS)
         self._write(response)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        self._demo.app.state.metrics.observe(
+            self._demo.app, self.command, path, response.status, elapsed_ms / 1000
+        )
         self._demo.access_log.write(
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
             f'{self.client_address[0]} "{self.command} {loggable_target(self.path)} '

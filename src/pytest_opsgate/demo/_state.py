@@ -11,6 +11,7 @@ from collections import OrderedDict
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+from pytest_opsgate.demo._metrics import DemoMetrics
 from pytest_opsgate.demo._pages import load_static
 from pytest_opsgate.demo._ratelimit import FixedWindowLimiter
 from pytest_opsgate.demo._store import Store
@@ -70,6 +71,7 @@ class DemoState:
         self.limiter = FixedWindowLimiter()
         self.sessions = Sessions()
         self.static = load_static()
+        self.metrics = DemoMetrics()
         self.stopping = threading.Event()
         self.started_at = time.monotonic()
         self.default_version = package_version()

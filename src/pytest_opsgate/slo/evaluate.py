@@ -75,7 +75,7 @@ def _sig3(value: float) -> str:
 
 
 def format_measure(slo_or_metric: SLO | str, value: float | None) -> str:
-    """A value as ``812 ms``, ``1.23 s``, ``0.52 %``, ``48.1/s`` or ``120``, by its statistic."""
+    """A value as ``812 ms``, ``1.23 s``, ``0.52 %``, ``48.1/s``, ``120`` or ``0.0423``, by kind."""
     if value is None:
         return "-"
     statistic = slo_or_metric.statistic if isinstance(slo_or_metric, SLO) else slo_or_metric
@@ -86,6 +86,8 @@ def format_measure(slo_or_metric: SLO | str, value: float | None) -> str:
         return f"{_sig3(value)}/s"
     if kind == "count":
         return str(int(value))
+    if kind == "value":
+        return _sig3(value)
     if abs(value) >= 999.5:
         return f"{_sig3(value / 1000)} s"
     return f"{_sig3(value)} ms"

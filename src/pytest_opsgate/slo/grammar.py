@@ -39,6 +39,7 @@ __all__ = [
     "FLAGS",
     "OPS",
     "SLO",
+    "VALUE_STAT",
     "SLOSyntaxError",
     "parse_duration",
     "parse_slo",
@@ -114,8 +115,13 @@ def _plain(number: Decimal | float) -> str:
     return format(d.normalize(), "f")
 
 
+# A value read from a monitoring system (a PromQL result): a plain number in the query's units.
+VALUE_STAT = "value"
+
+
 def _kind(statistic: str) -> str:
-    return {"error_rate": "ratio", "rps": "rate", "requests": "count"}.get(statistic, "duration")
+    kinds = {"error_rate": "ratio", "rps": "rate", "requests": "count", VALUE_STAT: "value"}
+    return kinds.get(statistic, "duration")
 
 
 def _label(metric: str, statistic: str) -> str:
@@ -126,7 +132,11 @@ def _label(metric: str, statistic: str) -> str:
 
 @dataclass(frozen=True)
 class SLO:
-    """A parsed SLO; ``budget`` is in ms (times), a fraction (error_rate) or per second (rps)."""
+    """A parsed SLO; ``budget`` is in ms (times), a fraction (error_rate) or per second (rps).
+
+    Statistic ``value`` (kind ``value``) is a number read from Prometheus in the query's own
+    units; the grammar does not parse it, :mod:`pytest_opsgate.slo.prometheus` builds it.
+    """
 
     text: str = field(compare=False)
     scope: str | None
@@ -140,7 +150,7 @@ class SLO:
 
     @property
     def kind(self) -> str:
-        """``duration``, ``ratio``, ``rate`` or ``count``: how budget and measure read."""
+        """``duration``, ``ratio``, ``rate``, ``count`` or ``value``: how the budget reads."""
         return _kind(self.statistic)
 
     @property
@@ -166,6 +176,8 @@ class SLO:
             return f"{_plain(self.budget)}/s"
         if self.kind == "count":
             return str(int(self.budget))
+        if self.kind == "value":
+            return _plain(self.budget)
         ms = Decimal(repr(self.budget))
         return f"{_plain(ms / 1000)}s" if ms >= 1000 else f"{_plain(ms)}ms"
 
