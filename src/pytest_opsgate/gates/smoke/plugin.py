@@ -112,7 +112,9 @@ class SmokePlugin:
 
         self.builtin = use_builtin(self.smoke, collected_tests=bool(items))
         planned = plan(self.smoke, builtin=self.builtin)
-        new: list[pytest.Item] = list(make_items(session, planned, self.smoke.source))
+        new: list[pytest.Item] = []
+        if planned:
+            new += make_items(session, planned, self.smoke.source)
         if self.smoke.openapi is not None:
             from .openapi.items import make_openapi_items
 
