@@ -2,12 +2,15 @@
 
     python benchmarks/e2e_overhead.py [--runs 3] [--tests 3]   # 4 flows x --tests copies
 
-Three modes run side by side against one demo service, interleaved, median of ``--runs``:
+Four modes run side by side against one demo service, interleaved, median of ``--runs``:
 
 - ``plain``: pytest-playwright alone (opsgate disabled), its default retention (nothing kept).
-- ``plain+retention``: pytest-playwright with the retention the gate presets
+- ``plain+retention``: pytest-playwright keeping what the gate keeps of a failed test
   (``--screenshot only-on-failure --tracing retain-on-failure``, and
   ``--video retain-on-failure`` only where Playwright's ffmpeg is installed, as the gate does).
+  pytest-playwright takes that screenshot at every teardown and discards it on a pass.
+- ``plain+tracing``: the same without ``--screenshot``: the options the gate presets, since it
+  takes its failure screenshot itself, only when a test failed.
 - ``gate``: ``--gate=e2e``: readiness, the presets, console/network listeners, navigation
   checks and Navigation Timing reads on every visit, page metrics.
 
@@ -149,14 +152,19 @@ def main() -> None:
             conftest = PLAIN_CONFTEST.format(executable=choice.executable, args=launch_args())
             _write_project(plain_root, conftest, options.tests)
             _write_project(gate_root, GATE_CONFTEST, options.tests)
-            retention = ["--screenshot=only-on-failure", "--tracing=retain-on-failure"]
+            tracing = ["--tracing=retain-on-failure"]
             if playwright_has("ffmpeg"):  # the gate presets video only when it can record
-                retention.append("--video=retain-on-failure")
+                tracing.append("--video=retain-on-failure")
+            retention = ["--screenshot=only-on-failure", *tracing]
             modes = {
                 "plain": (plain_root, ["-p", "no:opsgate", f"--base-url={demo.url}"]),
                 "plain+retention": (
                     plain_root,
                     ["-p", "no:opsgate", f"--base-url={demo.url}", *retention],
+                ),
+                "plain+tracing": (
+                    plain_root,
+                    ["-p", "no:opsgate", f"--base-url={demo.url}", *tracing],
                 ),
                 "gate": (gate_root, ["--gate=e2e", f"--base-url={demo.url}"]),
             }
@@ -182,7 +190,7 @@ def main() -> None:
     for mode, values in times.items():
         shown = " ".join(f"{value:.2f}" for value in values)
         print(f"{mode:<17}{medians[mode]:>9.2f}{cpu_medians[mode]:>8.2f}  {shown}")
-    for base in ("plain+retention", "plain"):
+    for base in ("plain+retention", "plain+tracing", "plain"):
         wall = medians["gate"] / medians[base]
         cpu = cpu_medians["gate"] / cpu_medians[base]
         print(f"gate / {base:<16}= {wall:.3f} wall, {cpu:.3f} cpu")

@@ -30,8 +30,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from pytest_opsgate.histogram import LatencyHistogram
 from pytest_opsgate.measure.compare import Decision, RegressionFloor, compare, decide
+from pytest_opsgate.measure.histogram import LatencyHistogram
 from pytest_opsgate.measure.sequential import Outcome, SequentialSlo
 from pytest_opsgate.measure.twosample import Buckets
 

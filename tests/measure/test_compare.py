@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_opsgate.histogram import LatencyHistogram
 from pytest_opsgate.measure.compare import (
     Comparison,
     Decision,
@@ -21,6 +20,7 @@ from pytest_opsgate.measure.compare import (
     compare,
     decide,
 )
+from pytest_opsgate.measure.histogram import LatencyHistogram
 
 TEN_PERCENT = RegressionFloor(relative=0.10)
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pytest_opsgate.histogram import LatencyHistogram
+from pytest_opsgate.measure.histogram import LatencyHistogram
 from pytest_opsgate.measure.twosample import (
     Buckets,
     _Differences,

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_opsgate.demo._options import DEFAULT_CORS_ORIGINS, DemoOptions, RateLimit
+from pytest_opsgate.demo._options import (
+    DEFAULT_CORS_ORIGINS,
+    DEMO_PASSWORD,
+    DemoOptions,
+    RateLimit,
+)
 from pytest_opsgate.demo._server import start_demo
 
 if TYPE_CHECKING:
@@ -107,6 +113,34 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
     )
 
 
+def how_to_drive(url: str, options: DemoOptions) -> str:
+    """The exports the shipped suites read their secrets from, and the three gate commands."""
+    secrets = (
+        ("DEMO_DEV_KEY", options.dev_key),
+        ("DEMO_ADMIN_KEY", options.admin_key),
+        ("DEMO_READONLY_KEY", options.readonly_key),
+        ("DEMO_LOAD_KEY", options.load_key),
+        ("DEMO_WEBHOOK_SECRET", options.webhook_secret),
+        ("E2E_PASSWORD", DEMO_PASSWORD),
+    )
+    target = shlex.quote(url)
+    lines = [
+        "",
+        "The shipped suites read the demo's keys from the environment, as a pipeline would:",
+        "",
+        *(f"export {name}={shlex.quote(value)}" for name, value in secrets),
+        "",
+        "Then, from a checkout of pytest-opsgate:",
+        "",
+        f"pytest suites/smoke --gate=smoke --base-url {target}",
+        f"pytest suites/e2e --gate=e2e --base-url {target}",
+        f"pytest suites --gate=load --gate-locustfile locustfiles/demo.py --base-url {target}",
+        "",
+        "Stop the demo with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo until SIGTERM or SIGINT (or the ``backup`` command); the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -143,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     print(f"opsgate-demo listening on {server.url}", flush=True)
+    print(how_to_drive(server.url, options), flush=True)
     try:
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stop.wait(0.5):

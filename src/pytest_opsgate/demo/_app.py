@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_opsgate.demo import _api, _metrics, _pages
+from pytest_opsgate.demo import _api, _metrics, _openapi, _pages
 from pytest_opsgate.demo._auth import (
     ADMIN_ONLY,
     PREVIEW,
@@ -84,6 +84,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/healthz", Kind.HEALTH, {"GET": Endpoint(_api.liveness)}),
     Route("/ready", Kind.HEALTH, {"GET": Endpoint(_api.readiness)}),
     Route("/metrics", Kind.HEALTH, {"GET": Endpoint(_metrics.metrics_endpoint)}),
+    Route("/openapi.json", Kind.PAGE, {"GET": Endpoint(_openapi.serve_openapi)}),
     Route(
         "/api/items",
         Kind.API,

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from .twosample import Buckets, fisher_greater, hodges_lehmann, mann_whitney, tail_interval
 
 if TYPE_CHECKING:
-    from pytest_opsgate.histogram import LatencyHistogram
+    from pytest_opsgate.measure.histogram import LatencyHistogram
 
 __all__ = [
     "TAIL_MIN_BEYOND",

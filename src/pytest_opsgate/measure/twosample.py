@@ -39,7 +39,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_opsgate.histogram import LatencyHistogram
+    from pytest_opsgate.measure.histogram import LatencyHistogram
 
 __all__ = [
     "Buckets",

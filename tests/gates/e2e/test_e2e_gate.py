@@ -346,3 +346,58 @@ def test_secrets_never_reach_any_file_the_run_wrote(
     assert not list(pytester.path.rglob("state.json")), "storage state kept as an artifact"
     assert token not in result.stdout.str()
     assert password not in result.stdout.str()
+
+
+SCREENSHOT_PROBE = """
+    import pytest
+
+    pytestmark = pytest.mark.gate("e2e")
+
+    def test_passes(gate_page, pytestconfig):
+        gate_page.visit("/")
+        print("playwright screenshot option:", pytestconfig.getoption("screenshot"))
+
+    def test_fails(gate_page):
+        gate_page.visit("/boom")
+"""
+
+
+@pytest.mark.parametrize("screenshot", [None, "only-on-failure"])
+def test_failed_tests_get_one_screenshot_passing_tests_none(
+    pytester: pytest.Pytester, demo: DemoServer, screenshot: str | None
+) -> None:
+    """By default the gate screenshots failed tests itself, so pytest-playwright takes (and
+    throws away) none at every teardown; an explicit --screenshot is the user's, honoured."""
+    pytester.makepyfile(test_shots=SCREENSHOT_PROBE)
+    chosen = [f"--screenshot={screenshot}"] if screenshot else []
+    result = _run(
+        pytester,
+        f"--base-url={demo.url}",
+        "--tracing=off",
+        "--html=report.html",
+        "--self-contained-html",
+        "-s",
+        *chosen,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    expected = screenshot or "off"  # the gate no longer presets pytest-playwright's option
+    result.stdout.fnmatch_lines(
+        [
+            "*keeps screenshot only-on-failure*",
+            f"*playwright screenshot option: {expected}*",
+        ]
+    )
+    rows = _report_rows(pytester.path / "report.html")
+    shots = [extra for extra in _extras(rows, "test_fails") if extra["name"] == "Screenshot"]
+    assert len(shots) == 1
+    # Self-contained: the PNG itself is in the report, not a link.
+    assert shots[0]["content"].startswith("data:image/png;base64,iVBORw0KGgo")  # a PNG
+    assert [e for e in _extras(rows, "test_passes") if e["name"] == "Screenshot"] == []
+    folder = _artifact_folder(pytester, "test_fails")
+    assert [p.name for p in folder.iterdir() if p.suffix == ".png"] == ["test-failed-1.png"]
+    assert not list(_artifact_folder_or_none(pytester, "test_passes"))
+
+
+def _artifact_folder_or_none(pytester: pytest.Pytester, test_name: str) -> list[Path]:
+    root = pytester.path / "gate-artifacts"
+    return [p for p in root.iterdir() if test_name in p.name and any(p.glob("*.png"))]

@@ -6,6 +6,7 @@ limits (run time, worker wait, the stop grace), never from how fast this machine
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import signal
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 import pytest
 
@@ -75,7 +77,8 @@ def test_demo_locustfile_passes_without_locust_in_the_pytest_process(
         """
     )
     run = project.runpytest_subprocess(
-        *gate_args(demo.url, "--gate-run-time=3s", "--gate-users=4"), timeout=SUBPROCESS_TIMEOUT
+        *gate_args(demo.url, "--gate-run-time=3s", "--gate-users=4", "--html=report.html"),
+        timeout=SUBPROCESS_TIMEOUT,
     )
     run.assert_outcomes(passed=1)
     run.stdout.fnmatch_lines(
@@ -83,9 +86,19 @@ def test_demo_locustfile_passes_without_locust_in_the_pytest_process(
     )
     assert (project.path / "heavy-modules.txt").read_text() == ""
     folder = project.path / "gate-artifacts" / "locustfiles-demo.py-load"
-    for name in ("load-chart.png", "locust.html", "locust_stats.csv", "opsgate-result.json"):
+    for name in ("load-chart.svg", "locust.html", "locust_stats.csv", "opsgate-result.json"):
         assert (folder / name).is_file(), name
-    assert (folder / "load-chart.png").read_bytes().startswith(b"\x89PNG")
+    svg = ElementTree.fromstring((folder / "load-chart.svg").read_text())
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert not (folder / "load-chart.png").exists()
+    # The report shows the chart itself under the load test, not a link to it.
+    blob = re.search(r'data-jsonblob="([^"]*)"', (project.path / "report.html").read_text())
+    assert blob is not None
+    rows = json.loads(html.unescape(blob.group(1)))["tests"]
+    extras = [extra for entries in rows.values() for row in entries for extra in row["extras"]]
+    inline = [extra for extra in extras if str(extra.get("content", "")).startswith("<svg")]
+    assert len(inline) == 1
+    assert inline[0]["content"] == (folder / "load-chart.svg").read_text()
     result = load_result(project.path / "gate-artifacts", "demo.py")
     assert result["verdict"] == "pass"
     assert result["requests_total"] > 0

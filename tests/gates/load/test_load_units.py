@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_opsgate.errors import GateUsageError
-from pytest_opsgate.gates.load.chart import nice_ceiling, render_chart
 from pytest_opsgate.gates.load.options import bind_address, positive_float, worker_count
 from pytest_opsgate.gates.load.outcome import AbortWatch, Health, SnapshotMerger, decide_load
 from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_command
@@ -25,7 +22,6 @@ from pytest_opsgate.gates.load.recorder import (
     transport_failure,
 )
 from pytest_opsgate.gates.load.settings import LoadSettings, check_load_target, is_loopback_host
-from pytest_opsgate.measure.histogram import LatencyHistogram
 from pytest_opsgate.slo import evaluate_all, parse_slo
 
 
@@ -268,31 +264,6 @@ def test_progress_tail_returns_only_complete_new_lines(tmp_path: Path) -> None:
     with path.open("a") as handle:
         handle.write("}\n")
     assert tail.read() == [{"t": 2}]
-
-
-# ---- chart
-
-
-def test_chart_is_a_valid_png_of_the_requested_size() -> None:
-    hist = LatencyHistogram()
-    hist.record(12.0)
-    timeline = [
-        {"t": t, "requests": 50 + t, "failures": t % 3, "p50": 5.0, "p95": 20.0 + t, "p99": None}
-        for t in range(30)
-    ]
-    png = render_chart(timeline, title="load demo", warmup_s=3, events=[(12.0, "down")])
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (760, 420)
-    idat = png.index(b"IDAT")
-    length = struct.unpack(">I", png[idat - 4 : idat])[0]
-    raw = zlib.decompress(png[idat + 4 : idat + 4 + length])
-    assert len(raw) == height * (1 + width * 3)
-    assert len(set(raw)) > 3  # something was drawn
-
-
-def test_nice_ceiling() -> None:
-    assert [nice_ceiling(v) for v in (0, 0.7, 3, 240, 999)] == [1.0, 1.0, 5.0, 250.0, 1000.0]
 
 
 def test_the_worst_case_stop_fits_the_five_seconds_faults_md_allows() -> None:

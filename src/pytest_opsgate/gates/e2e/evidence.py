@@ -53,6 +53,29 @@ def failure_attachments(watchers: Sequence[ContextWatcher], folder: Path) -> lis
     return attachments
 
 
+def failure_screenshots(
+    watchers: Sequence[ContextWatcher], folder: Path, *, full_page: bool, html_dir: Path | None
+) -> list[Attachment]:
+    """A PNG of every open page of a failed test, named as pytest-playwright names them.
+
+    Linked from the report when it has a folder of its own (``html_dir``), embedded otherwise.
+    """
+    from playwright.sync_api import Error
+
+    pages = [page for watcher in watchers for page in watcher.pages if not page.is_closed()]
+    attachments: list[Attachment] = []
+    for page in pages:
+        path = _free_name(folder, f"test-failed-{len(attachments) + 1}.png")
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(path), type="png", timeout=5000, full_page=full_page)
+        except Error:  # a crashed or closing page; the other evidence still tells the story
+            continue
+        link = report_link(path, html_dir) if html_dir is not None else None
+        attachments.append(Attachment("Screenshot", "image", path=path, content=link))
+    return attachments
+
+
 def html_report_dir(config: pytest.Config) -> Path | None:
     """The folder of the ``--html`` report, resolved the way pytest-html resolves it."""
     html_path = getattr(config.option, "htmlpath", None)

@@ -32,10 +32,14 @@ if TYPE_CHECKING:
 INSTALL_E2E = "pip install 'pytest-opsgate[e2e]'"
 # pytest-playwright's artifact options, and what the gate keeps unless the user chose.
 RETENTION_PRESETS = (
-    ("screenshot", "only-on-failure"),
     ("tracing", "retain-on-failure"),
     ("video", "retain-on-failure"),
 )
+# Not preset: pytest-playwright's only-on-failure takes a screenshot of every page at every
+# teardown and throws it away when the test passed. Unless the user passes --screenshot, the
+# gate takes its own, only for a failed test, while its pages are still open.
+SCREENSHOT = "screenshot"
+GATE_SCREENSHOT = "only-on-failure"
 
 
 class BrowserConsoleWarning(UserWarning):
@@ -105,8 +109,13 @@ def user_chosen_flags(config: pytest.Config, names: tuple[str, ...]) -> set[str]
 
 def _preset_retention(config: pytest.Config, e2e: E2ESettings) -> None:
     # pytest-playwright reads these options in fixtures and at teardown, after configure.
-    names = tuple(name for name, _ in RETENTION_PRESETS)
+    names = (SCREENSHOT, *(name for name, _ in RETENTION_PRESETS))
     chosen = user_chosen_flags(config, names)
+    if SCREENSHOT in chosen:
+        e2e.retention[SCREENSHOT] = str(getattr(config.option, SCREENSHOT))
+    else:
+        e2e.retention[SCREENSHOT] = GATE_SCREENSHOT
+        e2e.own_screenshot = True
     for name, preset in RETENTION_PRESETS:
         if name in chosen:
             e2e.retention[name] = str(getattr(config.option, name))
@@ -183,10 +192,20 @@ class E2EPlugin:
         return item_artifacts_dir(self.settings.artifacts_dir, item.nodeid)
 
     def _collect_failure_evidence(self, item: pytest.Item) -> None:
-        from .evidence import failure_attachments
+        from .evidence import failure_attachments, failure_screenshots, html_report_dir
 
         attachments = failure_attachments(item_watchers(item), self._folder(item))
+        if self.e2e.own_screenshot:
+            attachments += failure_screenshots(
+                item_watchers(item),
+                self._folder(item),
+                full_page=bool(self.config.getoption("full_page_screenshot", default=False)),
+                html_dir=None if self._self_contained() else html_report_dir(self.config),
+            )
         item_evidence(item).attachments.extend(attachments)
+
+    def _self_contained(self) -> bool:
+        return bool(self.config.getoption("self_contained_html", default=False))
 
     def _adopt_artifacts(self, item: pytest.Item, report: pytest.TestReport) -> None:
         from .evidence import adopt_playwright_artifacts, html_report_dir

@@ -22,6 +22,7 @@ class E2ESettings:
     console_policy: str
     login_pattern: re.Pattern[str]
     retention: dict[str, str] = field(default_factory=dict)
+    own_screenshot: bool = False  # the gate screenshots failed tests (no --screenshot given)
     notes: list[str] = field(default_factory=list)
 
 

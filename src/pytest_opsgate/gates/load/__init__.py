@@ -4,6 +4,6 @@ Modules: ``options`` (pytest options, light), ``settings`` (resolved run setting
 loopback safety check), ``recorder`` and ``outcome`` (pure bookkeeping: per-second bins,
 merging workers, early abort, verdicts), ``locust_ext``, ``locust_args``, ``monitor`` and
 ``launch`` (imported only inside Locust processes), ``process`` (the child-process
-runner), ``chart`` (PNG charts) and ``plugin`` (pytest items). Importing this package
+runner) and ``plugin`` (pytest items; its chart comes from ``report.chart``). Importing this package
 imports nothing heavy.
 """

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'pytest-opsgate[load]'"
 # Locust's files, copied (redacted) from the private work folder into the artifacts.
+CHART_FILE = "load-chart.svg"
 COPIED_FILES = (
     "opsgate-result.json",
     "locust.html",
@@ -219,7 +220,7 @@ class LoadPlugin:
     def _keep_artifacts(
         self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path
     ) -> None:
-        from .chart import render_chart
+        from ...report.chart import load_chart_svg
 
         core = get_settings(self.config)
         state = get_state(self.config)
@@ -236,28 +237,12 @@ class LoadPlugin:
             return
         results_text = _slo_table(result)
         evidence.always.append(Attachment(name="load SLOs", kind="text", content=results_text))
-        events = []
-        if result.get("abort"):
-            events.append((float(result["abort"]["at_s"]), "abort"))
-        if result.get("target_down"):
-            events.append((float(result["target_down"]["at_s"]), "down"))
-        budgets = [
-            float(s["slo"]["budget"])
-            for s in result.get("slos", [])
-            if s["slo"]["statistic"].startswith("p") and s["slo"]["metric"] == "latency"
-        ]
         title = f"{item.name}  {str(result.get('verdict', '')).upper()}  {core.display_url}"
-        png = render_chart(
-            result.get("timeline", []),
-            title=redact(title),
-            warmup_s=float(result.get("warmup_s") or 0),
-            events=events,
-            budgets_ms=sorted(set(budgets)),
-        )
-        chart = folder / "load-chart.png"
-        chart.write_bytes(png)
+        svg = load_chart_svg(result, title=redact(title))
+        chart = write_text(folder, CHART_FILE, svg)
         state.add_artifact(chart)
-        evidence.always.append(Attachment(name="latency and throughput", kind="image", path=chart))
+        # Inline, so the report shows the chart under the test instead of a link to it.
+        evidence.always.append(Attachment(name="latency and throughput", kind="html", content=svg))
         html_report = folder / "locust.html"
         if html_report.is_file():
             evidence.always.append(

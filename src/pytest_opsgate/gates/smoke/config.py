@@ -24,10 +24,12 @@ from .tables import ConfigError, Table, check_json_value, flatten
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .openapi.config import OpenAPIConfig
+
 CONFIG_FILE = "opsgate.toml"
 # Tables other gates read from the same file; the smoke gate leaves them alone.
 RESERVED_KEYS = ("e2e", "load")
-TOP_LEVEL_KEYS = ("checks", "builtin_checks", "budget", *PROFILE_NAMES)
+TOP_LEVEL_KEYS = ("checks", "builtin_checks", "budget", "openapi", *PROFILE_NAMES)
 CHECK_KEYS = (
     *("name", "method", "path", "headers", "query", "json", "form", "body", "auth"),
     *("status", "content_type", "json_has", "json_equals", "headers_has", "headers_match"),
@@ -110,8 +112,10 @@ def load_config(
     *,
     display: str,
     cli_profiles: Sequence[str] = (),
+    openapi_option: str | None = None,
+    invocation_dir: Path | None = None,
 ) -> SmokeConfig:
-    """Validate the opsgate table (``data``) and the --gate-profile names into a SmokeConfig."""
+    """Validate the opsgate table (``data``), --gate-profile and --gate-openapi."""
     in_pyproject = display.endswith("pyproject.toml")
     top = Table(data or {}, display, "[tool.opsgate]" if in_pyproject else "")
     top.prefix = "tool.opsgate." if in_pyproject else ""
@@ -128,8 +132,23 @@ def load_config(
             config.profiles.extend(found)
             if not found:
                 config.disabled.add(name)
+    if top.has("openapi") or openapi_option:
+        config.openapi = _openapi(top, source, openapi_option, invocation_dir or Path.cwd())
     top.finish(TOP_LEVEL_KEYS, ignored=RESERVED_KEYS)
     return config
+
+
+def _openapi(
+    top: Table, source: Path | None, option: str | None, invocation_dir: Path
+) -> OpenAPIConfig:
+    from .openapi.config import OpenAPIConfig, read_openapi, with_option
+
+    if top.has("openapi"):
+        base_dir = source.parent if source is not None else None
+        openapi = read_openapi(top, base_dir=base_dir, option_given=bool(option))
+    else:
+        openapi = OpenAPIConfig(where="--gate-openapi")
+    return with_option(openapi, option, invocation_dir) if option else openapi
 
 
 # --------------------------------------------------------------------------- checks

@@ -21,6 +21,16 @@ def profile_name(text: str) -> str:
     return name
 
 
+def openapi_option(text: str) -> str:
+    """``--gate-openapi`` type: a non-empty URL, path on the target, or file."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError(
+            "is empty; pass an absolute URL, a path on the target (/openapi.json) or a file"
+        )
+    return value
+
+
 def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
     """Register the smoke gate's options in the opsgate group."""
     group.addoption(
@@ -38,5 +48,14 @@ def add_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
         help=f"run a built-in smoke profile ({', '.join(PROFILES)}); settings come from the "
         "config file's table of that name (repeatable)",
     )
+    group.addoption(
+        "--gate-openapi",
+        type=openapi_option,
+        metavar="URL|PATH",
+        help="check the target against its OpenAPI document, one smoke item per operation: "
+        "an absolute URL, a path on the target (/openapi.json) or a file; settings come from "
+        "the config file's [openapi] table (needs pytest-opsgate[openapi])",
+    )
     parser.addini("opsgate_config", "smoke gate configuration file (opsgate.toml)")
+    parser.addini("opsgate_openapi", "OpenAPI document to check the target against")
     parser.addini("opsgate_profile", "built-in smoke profiles to run", type="linelist")

@@ -31,6 +31,10 @@ def register(config: pytest.Config) -> None:
         # Both plans are built now so a name clash is a usage error, not a collection error.
         plan(smoke, builtin=True)
         plan(smoke, builtin=False)
+        if smoke.openapi is not None:
+            from .openapi.config import require_schemathesis
+
+            require_schemathesis(smoke.openapi.where)
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     register_secrets(smoke, settings.redactor or default_redactor())
@@ -58,7 +62,14 @@ def load(config: pytest.Config) -> SmokeConfig:
     found = find_config(explicit, Path(config.rootpath), arg_dirs, invocation)
     source, data = found if found is not None else (None, None)
     display = _display(source, Path(config.rootpath)) if source is not None else ""
-    return load_config(source, data, display=display, cli_profiles=profiles)
+    return load_config(
+        source,
+        data,
+        display=display,
+        cli_profiles=profiles,
+        openapi_option=cfg.resolve(config, "openapi", str, "") or None,
+        invocation_dir=invocation,
+    )
 
 
 def _display(path: Path, rootdir: Path) -> str:
@@ -101,9 +112,15 @@ class SmokePlugin:
 
         self.builtin = use_builtin(self.smoke, collected_tests=bool(items))
         planned = plan(self.smoke, builtin=self.builtin)
-        if not planned:
+        new: list[pytest.Item] = []
+        if planned:
+            new += make_items(session, planned, self.smoke.source)
+        if self.smoke.openapi is not None:
+            from .openapi.items import make_openapi_items
+
+            new += make_openapi_items(session, self.smoke.openapi, self.smoke.source)
+        if not new:
             return
-        new = make_items(session, planned, self.smoke.source)
         # Lets the terminal's "collected N items" count them like collected tests.
         report = pytest.CollectReport("smoke", "passed", None, result=list(new))
         config.hook.pytest_collectreport(report=report)
@@ -123,6 +140,8 @@ class SmokePlugin:
         detail = f"{len(smoke.checks)} checks"
         if profiles:
             detail += f", profiles {', '.join(profiles)}"
+        if smoke.openapi is not None:
+            detail += f", OpenAPI {smoke.openapi.source} ({smoke.openapi.mode})"
         return [f"opsgate: smoke config {where} ({detail})"]
 
     def pytest_warning_recorded(self, warning_message: Any, nodeid: str) -> None:

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ...slo.evaluate import SLO
+    from .openapi.config import OpenAPIConfig
 
 Mode = Literal["fail", "warn"]
 BodyKind = Literal["json", "form", "text"]
@@ -277,11 +278,12 @@ class SmokeConfig:
     builtin: bool | None = None  # builtin_checks; None: only without configuration and tests
     disabled: set[str] = field(default_factory=set)  # profiles turned "off" (built-in too)
     budget_s: float = DEFAULT_BUDGET_S
+    openapi: OpenAPIConfig | None = None  # [openapi] / --gate-openapi: contract checks
 
     @property
     def configured(self) -> bool:
         """True when a file or an option asked for something."""
-        return self.source is not None or bool(self.checks or self.profiles)
+        return self.source is not None or bool(self.checks or self.profiles or self.openapi)
 
     def env_names(self) -> list[str]:
         """Environment variables holding secrets, in order of appearance."""
@@ -295,4 +297,6 @@ class SmokeConfig:
                 names.append(credential.env)
             if isinstance(profile, WebhookHmac):
                 names.append(profile.env)
+        if self.openapi is not None and self.openapi.credential is not None:
+            names.append(self.openapi.credential.env)
         return list(dict.fromkeys(names))
