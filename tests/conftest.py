@@ -21,6 +21,20 @@ REPO_ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))  # faultserver.py is a test-side module, not a package
 
 
+# Plugins of the dev environment that gate runs under test do not need: Schemathesis's own
+# pytest plugin costs about a second a start (the gate imports Schemathesis itself), and
+# hypothesis's imports hypothesis at every terminal summary.
+INNER_ADDOPTS = "-p no:schemathesis -p no:hypothesispytest"
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, with the inner runs (in-process and subprocess) spared the dev plugins."""
+    # pytester clears PYTEST_ADDOPTS for isolation; set it again for its runs only.
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    return pytester
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-playwright's soft-assertion scope cannot nest, which breaks in-process pytester
     # runs; this suite drives browsers only in subprocesses, so it does without the plugin

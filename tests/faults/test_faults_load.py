@@ -449,6 +449,7 @@ def test_F27_worker_killed_mid_run_is_an_error_and_the_rest_are_stopped(
 # --------------------------------------------------------------------------- F28
 
 
+@pytest.mark.serial  # measures the 5 s stop bound from outside: nothing else may share the cores
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_F28_signal_during_load_aborts_with_a_partial_report_and_no_orphans(
     gate: Gate, server: FaultServer, marker: str, sig: signal.Signals

@@ -271,6 +271,7 @@ def _processes_mentioning(marker: str) -> list[int]:
     ]
 
 
+@pytest.mark.serial  # a stop measured in seconds
 def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
     project: pytest.Pytester, demo: DemoServer
 ) -> None:

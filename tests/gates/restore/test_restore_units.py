@@ -205,11 +205,13 @@ def test_format_is_read_from_content_not_name(tmp_path: Path) -> None:
     ("content", "problem"),
     [
         (b"", "is empty"),
-        (gzip.compress(b""), "empty gzip"),
-        (gzip.compress(b"x" * 1000)[:-12], "corrupt or truncated gzip"),
+        (gzip.compress(b"", mtime=0), "empty gzip"),
+        (gzip.compress(b"x" * 1000, mtime=0)[:-12], "corrupt or truncated gzip"),
         (b"\x00\x01\x02\x03binary", "not a format the drill knows"),
         (b"--\n-- PostgreSQL database dump\n--\nCREATE TABLE t();\n", "cut short"),
     ],
+    # Stable ids: xdist workers must collect the same names.
+    ids=["empty", "empty-gzip", "truncated-gzip", "binary", "cut-short"],
 )
 def test_broken_backups_fail_naming_the_cause(tmp_path: Path, content: bytes, problem: str) -> None:
     path = tmp_path / "b"

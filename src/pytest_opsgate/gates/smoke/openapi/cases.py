@@ -80,6 +80,7 @@ class OperationResult:
     errors: list[str] = field(default_factory=list)  # could not check: ERROR
     stopped: str | None = None  # the phase budget ran out before every case was sent
     planned: int = 0
+    unsendable: list[str] = field(default_factory=list)  # generated requests HTTP cannot carry
 
 
 def skip_reason(operation: Operation, config: OpenAPIConfig) -> str | None:
@@ -207,6 +208,11 @@ def run_operation(
         shown = f"{request.method} {_path_and_query(client.redactor.redact_url(str(request.url)))}"
         try:
             response = client.send(request)
+        except httpx.LocalProtocolError as exc:
+            # The fuzzer generated a request HTTP cannot carry (a header value like
+            # "Bearer "): nothing reached the service, so it says nothing about it.
+            result.unsendable.append(f"{shown}: {exc}")
+            continue
         except httpx.HTTPError as exc:
             result.sent += 1
             result.problems.append(f"{shown}: {exc}")
