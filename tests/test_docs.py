@@ -37,5 +37,25 @@ def test_readme_leads_with_the_two_setup_commands() -> None:
 
 
 def test_exit_codes_are_documented() -> None:
-    for code, word in ((0, "PASS"), (1, "FAIL"), (2, "ABORTED"), (10, "not ready"), (11, "ERROR")):
+    codes = ((0, "PASS"), (1, "FAIL"), (2, "ABORTED"), (10, "not ready"), (11, "ERROR"))
+    for code, word in (*codes, (12, "INCONCLUSIVE")):
         assert re.search(rf"\| {word} \| {code} \|", README), (word, code)
+
+
+def test_the_readme_option_tables_are_the_generated_ones() -> None:
+    from pytest_opsgate.settings.readme import render_option_tables
+
+    # Edit src/pytest_opsgate/settings/table.py, then paste `python -m pytest_opsgate.settings`.
+    assert render_option_tables() in README
+
+
+def test_every_option_has_an_ini_key_and_an_environment_variable() -> None:
+    from pytest_opsgate.settings.table import OPTIONS
+
+    for option in OPTIONS:
+        if option.name == "gate":
+            assert option.cli_only
+            continue
+        assert not option.cli_only, option.name
+        assert option.ini == "opsgate_" + option.name.replace("-", "_")
+        assert f"`{option.ini}`" in README

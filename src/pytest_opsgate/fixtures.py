@@ -29,7 +29,6 @@ def item_exchanges(item: pytest.Item) -> list[Exchange]:
 def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     """An httpx client bound to the base URL that records every exchange as evidence."""
     from .http.client import GateClient, Timeouts
-    from .http.redact import default_redactor
 
     config = request.config
     settings = get_settings(config)
@@ -55,7 +54,7 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
         timeouts=Timeouts(connect=min(5.0, total), read=min(10.0, total), total=total),
         max_body_bytes=settings.max_body_bytes,
         verify=settings.verify,
-        redactor=settings.redactor or default_redactor(),
+        redactor=get_state(config).redactor,
         on_exchange=on_exchange,
     )
     with client:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pytest_opsgate.http.redact import REDACTED, Redactor, default_redactor
+from pytest_opsgate.http.redact import REDACTED, Redactor
 
 
 @pytest.fixture
@@ -221,10 +221,6 @@ def test_secret_cut_at_the_byte_cap_is_hidden(r: Redactor) -> None:
 def test_json_layout_is_kept_when_nothing_is_sensitive(r: Redactor) -> None:
     text = '{\n  "a": 1\n}'
     assert r.redact_body(text, "application/json") == text
-
-
-def test_default_redactor_is_process_wide() -> None:
-    assert default_redactor() is default_redactor()
 
 
 def test_url_valued_headers_lose_query_secrets() -> None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from pytest_opsgate.http.redact import Redactor, default_redactor
+from pytest_opsgate.http.redact import Redactor
 from pytest_opsgate.http.transport import (
     _CURRENT,
     ACCEPT_ENCODING,
@@ -196,7 +196,7 @@ class GateClient(httpx.Client):
             raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes!r}")
         self.timeouts = timeouts if timeouts is not None else Timeouts()
         self.max_body_bytes = max_body_bytes
-        self.redactor = redactor if redactor is not None else default_redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self.on_exchange = on_exchange
         self.exchanges: list[Exchange] = []
         merged = httpx.Headers(headers)
@@ -545,7 +545,7 @@ def parse_json(
     Rejects syntax errors, an empty body, NaN/Infinity and nesting deeper than `max_depth`.
     """
     __tracebackhide__ = True
-    redactor = redactor if redactor is not None else default_redactor()
+    redactor = redactor if redactor is not None else Redactor()
     try:
         request: httpx.Request | None = response.request
     except RuntimeError:  # a Response built by hand has no request

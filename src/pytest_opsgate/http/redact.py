@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "Redactor", "default_redactor"]
+__all__ = ["REDACTED", "Redactor"]
 
 REDACTED = "[REDACTED]"
 
@@ -342,16 +342,3 @@ class Redactor:
 def _carries_secret(value: object) -> bool:
     # A flag such as {"csrf_required": true} is not a secret and is worth keeping readable.
     return value is not None and not isinstance(value, bool)
-
-
-_default: Redactor | None = None
-_default_lock = threading.Lock()
-
-
-def default_redactor() -> Redactor:
-    """The process-wide redactor that the plugin registers secrets into."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Redactor()
-        return _default

@@ -23,30 +23,29 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..measure.histogram import LatencyHistogram
 from ..measure.metrics import METRICS
 from ..settings import strip_credentials
 from ..slo.evaluate import resolve_stats
 from ..verdict import Verdict
+from .files import write_atomic
 from .markdown import append_step_summary, render_markdown
+from .record import PhaseRecord, RunRecord, readiness_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from ..measure.metrics import EndpointStats, MetricsStore
-    from ..slo.baseline import BaselineComparison
     from ..slo.evaluate import SLOResult
-    from ..target.readiness import ReadinessResult
     from ..target.stack import CommandResult
+    from .record import OutcomeLike
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,6 +58,7 @@ __all__ = [
     "readiness_dict",
     "render_gate_md",
     "render_markdown",
+    "write_gate_files",
     "write_gate_json",
     "write_gate_md",
 ]
@@ -66,88 +66,6 @@ __all__ = [
 SCHEMA_VERSION = 1
 TOOL_NAME = "pytest-opsgate"
 _UNITS = {"duration": "ms", "ratio": "ratio", "rate": "per_second", "count": "count"}
-
-
-class OutcomeLike(Protocol):
-    """What gate.json reads from a test outcome (``state.TestOutcome`` has these fields)."""
-
-    nodeid: str
-    gate: str
-    reason: str
-    duration_s: float
-
-    @property
-    def verdict(self) -> str:
-        """PASS, FAIL, ERROR or SKIPPED."""
-
-
-@dataclass
-class PhaseRecord:
-    """One gate phase of the run; ``verdict`` None means it did not run (see skipped_reason)."""
-
-    gate: str
-    verdict: Verdict | None
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    skipped: int = 0
-    duration_s: float = 0.0
-    skipped_reason: str | None = None
-
-
-@dataclass
-class RunRecord:
-    """Plain data about one gate run, filled by the plugin, from which gate.json is built.
-
-    ``endpoints`` maps a gate name to the store its traffic was recorded in; an SLO reads
-    the store of its ``source`` gate, or the only store when there is just one.
-    """
-
-    verdict: Verdict
-    exit_code: int
-    artifacts_dir: Path
-    started_at: datetime
-    finished_at: datetime
-    duration_s: float  # measured on the monotonic clock
-    reasons: list[str] = field(default_factory=list)
-    target_url: str | None = None
-    target_version: str | None = None
-    gates: list[str] = field(default_factory=list)
-    readiness: dict[str, Any] | None = None
-    phases: list[PhaseRecord] = field(default_factory=list)
-    slo_results: list[SLOResult] = field(default_factory=list)
-    endpoints: dict[str, MetricsStore] = field(default_factory=dict)
-    tests: Sequence[Mapping[str, Any] | OutcomeLike] = field(default_factory=list)
-    commands: list[CommandResult] = field(default_factory=list)
-    hooks: list[CommandResult] = field(default_factory=list)
-    baseline: BaselineComparison | None = None
-    artifacts: list[Path] = field(default_factory=list)
-    html_report: Path | None = None
-    junit_xml: Path | None = None
-    markdown_report: Path | None = None
-    notes: list[str] = field(default_factory=list)
-    redact: Callable[[str], str] | None = None
-
-
-def readiness_dict(result: ReadinessResult | None, error: str | None = None) -> dict[str, Any]:
-    """The ``readiness`` entry of a RunRecord from a ReadinessResult and/or an error message."""
-    if result is None:
-        return {
-            "ready": False,
-            "path": None,
-            "waited_s": None,
-            "attempts": 0,
-            "version": None,
-            "error": error,
-        }
-    return {
-        "ready": error is None,
-        "path": result.path,
-        "waited_s": round(result.waited_s, 3),
-        "attempts": len(result.attempts),
-        "version": result.version or result.last_version,
-        "error": error,
-    }
 
 
 def _iso(moment: datetime) -> str:
@@ -383,23 +301,10 @@ def _tool_version() -> str:
     return __version__
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # A run killed mid-write must not leave half a gate.json for the next job to trip on.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_gate_json(record: RunRecord, path: Path) -> dict[str, Any]:
     """Write gate.json atomically and return the document."""
     doc = build_gate_json(record)
-    _write_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return doc
 
 
@@ -421,5 +326,14 @@ def write_gate_md(record: RunRecord, path: Path) -> str:
     if record.markdown_report is None:
         record.markdown_report = path
     text = render_gate_md(record)
-    _write_atomic(path, text)
+    write_atomic(path, text)
     return text
+
+
+def write_gate_files(record: RunRecord, out_dir: Path) -> Path:
+    """Write gate.json and gate.md into ``out_dir``; returns the gate.json path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "gate.json"
+    write_gate_json(record, path)
+    write_gate_md(record, out_dir / "gate.md")
+    return path

@@ -1,4 +1,4 @@
-"""The gate summary: a terminal section and the head of the pytest-html report."""
+"""The head of the pytest-html report: the verdict, the target and the SLO table, first."""
 
 from __future__ import annotations
 
@@ -6,63 +6,13 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from ..run.state import get_settings, get_state
+from .terminal import readiness_line
 
 if TYPE_CHECKING:
     import pytest
 
     from ..run.state import GateState
-    from ..settings import GateSettings
     from ..verdict import Decision
-
-
-def _readiness_line(settings: GateSettings, state: GateState) -> str:
-    readiness = state.readiness
-    if readiness is None:
-        if not settings.ready:
-            return "readiness: not polled"
-        tried = state.readiness_attempted
-        if tried is not None and tried.last_version is not None and settings.expected_version:
-            return (
-                f"readiness: ready, but serving {tried.last_version}, "
-                f"want {settings.expected_version}"
-            )
-        return "readiness: not reached"
-    return (
-        f"ready after {readiness.waited_s:.2f} s at {readiness.path} "
-        f"({len(readiness.attempts)} attempts); version {readiness.version or 'unknown'}"
-    )
-
-
-def terminal_summary_lines(
-    settings: GateSettings, state: GateState, decision: Decision | None, *, verbose: bool
-) -> list[str]:
-    """Lines of the ``opsgate`` terminal section: target, readiness, SLO table, verdict."""
-    from ..slo.evaluate import format_slo_table
-
-    lines = [
-        f"target: {settings.display_url}",
-        _readiness_line(settings, state),
-        f"gates: {','.join(settings.ordered_gates)}",
-    ]
-    if state.readiness_error:
-        # The attempt log and the hint, once (pytest.exit repeats only the first line).
-        lines.extend("  " + line for line in state.readiness_error.splitlines())
-    lines.extend(f"note: {note}" for note in state.notes)
-    if state.slo_results:
-        lines.append("SLOs:")
-        lines.extend("  " + row for row in format_slo_table(state.slo_results).splitlines())
-    if state.deselected:
-        lines.append(f"deselected: {len(state.deselected)} test(s) outside the selected gates")
-        if verbose:
-            lines.extend(
-                f"  DESELECTED {nodeid}: {reason}" for nodeid, reason in state.deselected.items()
-            )
-    if decision is not None:
-        for reason in decision.reasons[:20]:
-            lines.append(f"  - {reason}")
-        exit_text = "" if decision.exit_code is None else f" (exit code {decision.exit_code})"
-        lines.append(f"VERDICT: {decision.verdict.value}{exit_text}")
-    return lines
 
 
 def _slo_table_html(state: GateState) -> str:
@@ -123,7 +73,7 @@ class HtmlReportHooks:
         prefix.append(
             f"<h2 class='opsgate-verdict' style='color:{colour}'>Verdict: {verdict}</h2>"
             f"<p>Target: {html.escape(settings.display_url)}<br>"
-            f"{html.escape(_readiness_line(settings, state))}<br>"
+            f"{html.escape(readiness_line(settings, state))}<br>"
             f"Gates: {html.escape(','.join(settings.ordered_gates))}</p>"
             f"{_slo_table_html(state)}"
             + (f"<ul class='opsgate-reasons'>{reasons}</ul>" if reasons else "")

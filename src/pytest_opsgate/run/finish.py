@@ -2,8 +2,9 @@
 
 Order, whatever way the run ended: judge the run-wide SLOs; compare with the baseline;
 build the :class:`~pytest_opsgate.verdict.Evidence` and :func:`~pytest_opsgate.verdict.decide`;
-save stack logs when it is not a PASS; run the stop command; write gate.json and gate.md;
-run the on-pass or on-fail hook; save the baseline on PASS; add the JUnit SLO testcases.
+save stack logs when it is not a PASS; run the stop command; call every report writer
+(``pytest_opsgate_write_report``: gate.json, gate.md, JUnit, HTML summary and plugins'); run
+the on-pass or on-fail hook; save the baseline on PASS; tell ``pytest_opsgate_verdict``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def run_stack_command(
     """Run one lifecycle command with the run's timeout and redaction; remember its result."""
     from ..target.stack import run_command
 
-    redactor = settings.redactor
+    redactor = state.redactor
     result = run_command(
         name,
         command,
@@ -230,7 +231,7 @@ def build_record(
     settings = get_settings(config)
     html = getattr(config.option, "htmlpath", None)
     junit = getattr(config.option, "xmlpath", None)
-    redactor = settings.redactor
+    redactor = state.redactor
     readiness = state.readiness or state.readiness_attempted
     return RunRecord(
         verdict=decision.verdict,
@@ -260,17 +261,6 @@ def build_record(
     )
 
 
-def write_evidence(record: RunRecord, settings: GateSettings) -> Path:
-    """Write gate.json and gate.md; returns the gate.json path."""
-    from ..report.gate_json import write_gate_json, write_gate_md
-
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.artifacts_dir / "gate.json"
-    write_gate_json(record, path)
-    write_gate_md(record, settings.artifacts_dir / "gate.md")
-    return path
-
-
 def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
     """Judge the run on the controller, write its evidence and run its hooks; once."""
     from ..report.gate_json import append_step_summary
@@ -294,13 +284,18 @@ def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
     if settings.stop_cmd:
         run_stack_command(settings, state, "stop", settings.stop_cmd)
     record = build_record(config, state, decision, evidence, comparison)
-    gate_json = write_evidence(record, settings)
+    out_dir = settings.artifacts_dir
+    config.hook.pytest_opsgate_write_report(decision=decision, record=record, out_dir=out_dir)
+    gate_json = out_dir / "gate.json"
     _run_verdict_hook(settings, state, decision, gate_json)
     if state.hooks:
+        from ..report.gate_json import write_gate_files
+
+        # The hook read gate.json; its own result goes into gate.json and gate.md after it.
         record.hooks = list(state.hooks)
-        write_evidence(record, settings)
+        write_gate_files(record, out_dir)
     state.add_artifact(gate_json)
-    state.add_artifact(settings.artifacts_dir / "gate.md")
+    state.add_artifact(out_dir / "gate.md")
     if decision.passed and settings.save_baseline_path is not None:
         import json
 
@@ -308,13 +303,12 @@ def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
 
         save_baseline(json.loads(gate_json.read_text()), settings.save_baseline_path)
         state.add_note(f"baseline saved to {settings.save_baseline_path}")
-    markdown = (settings.artifacts_dir / "gate.md").read_text()
-    summary = append_step_summary(markdown)
+    summary = append_step_summary((out_dir / "gate.md").read_text())
     if summary is not None:
         state.add_note(f"gate.md appended to $GITHUB_STEP_SUMMARY ({summary})")
     for note in decision.notes:
         state.add_note(note)
-    add_slo_testcases(config, state)
+    config.hook.pytest_opsgate_verdict(decision=decision)
     return decision
 
 
@@ -332,7 +326,7 @@ def _run_verdict_hook(
         return
     from ..target.stack import run_command
 
-    redactor = settings.redactor
+    redactor = state.redactor
     result = run_command(
         name,
         hook,
@@ -345,45 +339,3 @@ def _run_verdict_hook(
         redact=redactor.redact_text if redactor else None,
     )
     state.hooks.append(result)
-
-
-def add_slo_testcases(config: pytest.Config, state: GateState) -> None:
-    """One JUnit testcase per SLO, so CI test panels name each breach."""
-    # LogXML writes its file in its own pytest_sessionfinish, after ours (tryfirst).
-    from _pytest.junitxml import xml_key
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    for result in state.slo_results:
-        name = f"SLO {result.slo}"
-        nodeid = f"opsgate::{result.source or 'gate'}::{name}"
-        longrepr = None if result.passed else f"{result.verdict}: {result.reason}"
-        when = "setup" if result.verdict == "error" else "call"
-        outcome = "passed" if result.passed else "failed"
-        report = pytest.TestReport(
-            nodeid=nodeid,
-            location=("opsgate", None, name),
-            keywords={},
-            outcome=outcome,  # type: ignore[arg-type]
-            longrepr=longrepr,
-            when=when,  # type: ignore[arg-type]
-            sections=[],
-            duration=0.0,
-            user_properties=[
-                ("measured", str(result.measured)),
-                ("samples", str(result.samples)),
-            ],
-        )
-        xml.pytest_runtest_logreport(report)
-        teardown = pytest.TestReport(
-            nodeid=nodeid,
-            location=("opsgate", None, name),
-            keywords={},
-            outcome="passed",
-            longrepr=None,
-            when="teardown",
-            sections=[],
-            duration=0.0,
-        )
-        xml.pytest_runtest_logreport(teardown)

@@ -77,7 +77,7 @@ class GateSession:
         from ..target.readiness import NotReadyError, ReadinessSpec, wait_until_ready
 
         assert self.settings.base_url is not None
-        redactor = self.settings.redactor
+        redactor = self.state.redactor
         spec = ReadinessSpec(
             base_url=self.settings.base_url,
             paths=list(self.settings.ready_paths),
@@ -161,8 +161,7 @@ class GateSession:
         if report.failed:
             where = report.nodeid or str(getattr(report, "fspath", "")) or "collection"
             text = f"{where}: {one_line(report) or 'failed to collect'}"
-            redactor = self.settings.redactor
-            text = redactor.redact_text(text) if redactor else text
+            text = self.state.redactor.redact_text(text)
             if text not in self.state.collection_errors:
                 self.state.collection_errors.append(text)
 
@@ -197,7 +196,7 @@ class GateSession:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        redact_report(report, self.settings.redactor)
+        redact_report(report, self.state.redactor)
         report.user_properties.append(("opsgate_gate", phase_of(item, self.settings.gates)))
         if call.excinfo is not None and call.excinfo.errisinstance((GateError, TestTimeoutError)):
             report.user_properties.append(("opsgate_verdict", Verdict.ERROR.value))
@@ -257,7 +256,7 @@ class GateSession:
 
 
 def _summary(config: pytest.Config, state: Any, decision: Decision | None) -> list[str]:
-    from ..report.html import terminal_summary_lines
+    from ..report.terminal import terminal_summary_lines
 
     verbose = config.option.verbose > 0 or "A" in (config.option.reportchars or "")
     return terminal_summary_lines(get_settings(config), state, decision, verbose=verbose)

@@ -1,4 +1,8 @@
-"""Run-wide gate state, kept in ``config.stash``: readiness, measured traffic, outcomes, SLOs."""
+"""Per-run state, kept in ``config.stash`` (no module globals): the frozen settings, and what the
+run learned: readiness, measured traffic, outcomes, SLO results, and the run's redactor.
+
+Both are built on first use, so a plain pytest run without ``--gate`` builds neither.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+
+from ..http.redact import Redactor
 
 if TYPE_CHECKING:
     from ..measure.metrics import MetricsStore
@@ -57,7 +63,10 @@ class GateState:
     selection compares with another.
     """
 
+    redactor: Redactor = field(default_factory=Redactor)  # this run's secrets, and only this run's
     stores: dict[str, MetricsStore] = field(default_factory=dict)
+    # Traffic measured against a live baseline (--gate-baseline-url), by gate, side by side.
+    baseline_stores: dict[str, MetricsStore] = field(default_factory=dict)
     slo_results: list[SLOResult] = field(default_factory=list)
     readiness: ReadinessResult | None = None
     readiness_error: str | None = None
@@ -84,6 +93,15 @@ class GateState:
             store = self.stores[gate] = MetricsStore()
         return store
 
+    def baseline_store(self, gate: str) -> MetricsStore:
+        """The store of one gate's traffic to the live baseline target, made on first use."""
+        store = self.baseline_stores.get(gate)
+        if store is None:
+            from ..measure.metrics import MetricsStore
+
+            store = self.baseline_stores[gate] = MetricsStore()
+        return store
+
     def add_artifact(self, path: Path) -> None:
         """List a file in the run's evidence (gate.json)."""
         if path not in self.artifacts:
@@ -98,6 +116,7 @@ class GateState:
         """Plain data an xdist worker sends to the controller."""
         return {
             "stores": {gate: store.to_dict() for gate, store in self.stores.items()},
+            "baseline_stores": {g: s.to_dict() for g, s in self.baseline_stores.items()},
             "slo_results": [result.to_dict() for result in self.slo_results],
             "artifacts": [str(path) for path in self.artifacts],
             "deselected": dict(self.deselected),
@@ -112,6 +131,8 @@ class GateState:
 
         for gate, stored in data.get("stores", {}).items():
             self.store(gate).merge(MetricsStore.from_dict(stored))
+        for gate, stored in data.get("baseline_stores", {}).items():
+            self.baseline_store(gate).merge(MetricsStore.from_dict(stored))
         self.slo_results.extend(SLOResult.from_dict(item) for item in data.get("slo_results", []))
         for path in data.get("artifacts", []):
             self.add_artifact(Path(path))
@@ -122,10 +143,18 @@ class GateState:
 
 
 def get_settings(config: pytest.Config) -> GateSettings:
-    """The run's resolved gate settings."""
-    return config.stash[settings_key]
+    """The run's resolved, frozen gate settings (resolved on first use)."""
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        from ..settings import build_settings
+
+        settings = config.stash[settings_key] = build_settings(config)
+    return settings
 
 
 def get_state(config: pytest.Config) -> GateState:
-    """The run's gate state (metrics, SLO results, readiness)."""
-    return config.stash[state_key]
+    """The run's gate state (metrics, SLO results, readiness, redactor), made on first use."""
+    state = config.stash.get(state_key, None)
+    if state is None:
+        state = config.stash[state_key] = GateState()
+    return state

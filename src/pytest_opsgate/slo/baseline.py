@@ -17,8 +17,6 @@ comparison was allowed (``--gate-baseline-partial``). Endpoints new in this run 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -406,14 +404,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
 
 def save_baseline(doc: Mapping[str, Any], path: Path) -> None:
     """Write a gate.json document as a baseline, atomically (a killed run leaves no half file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..report.files import write_atomic
+
+    write_atomic(Path(path), json.dumps(doc, indent=2, allow_nan=False) + "\n")

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..measure.metrics import LATENCY, PAGE_METRICS, PAGE_PREFIX, normalize_scope, split_method
+from ..measure.scopes import LATENCY, PAGE_METRICS, PAGE_PREFIX, normalize_scope, split_method
+from ..settings.parse import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,30 +74,6 @@ _DURATION_UNITS_MS = {
 _RATIO_BUDGET = re.compile(rf"({_NUMBER})\s*(%?)")
 _RATE_BUDGET = re.compile(rf"({_NUMBER})\s*(?:/\s*s(?:ec)?|rps)?", re.IGNORECASE)
 _COUNT_BUDGET = re.compile(r"\d+")
-_DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*(ms|us|µs|μs|h|m|s)\s*", re.IGNORECASE)
-_DURATION_SECONDS = {
-    "h": Decimal(3600),
-    "m": Decimal(60),
-    "s": Decimal(1),
-    "ms": Decimal("0.001"),
-    "us": Decimal("0.000001"),
-    "µs": Decimal("0.000001"),
-    "μs": Decimal("0.000001"),
-}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``"300ms"``, ``"2s"``, ``"1.5s"``, ``"1m"``, ``"2m30s"``, ``"1h"`` or ``"90"``."""
-    stripped = text.strip()
-    if re.fullmatch(_NUMBER, stripped):
-        return float(Decimal(stripped))
-    parts = _DURATION_PART.findall(stripped)
-    if not parts or _DURATION_PART.sub("", stripped):
-        raise ValueError(
-            f"invalid duration {text!r}; write a number with a unit (h, m, s, ms), "
-            "e.g. 30s, 1m30s or 500ms, or a bare number of seconds such as 90"
-        )
-    return float(sum(Decimal(number) * _DURATION_SECONDS[unit.lower()] for number, unit in parts))
 
 
 class SLOSyntaxError(ValueError):

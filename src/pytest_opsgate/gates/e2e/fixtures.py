@@ -41,9 +41,7 @@ def new_context(
     new_context: Callable[..., BrowserContext], request: pytest.FixtureRequest
 ) -> Callable[..., BrowserContext]:
     """pytest-playwright's ``new_context`` whose contexts report console errors and failures."""
-    settings = get_settings(request.config)
-    assert settings.redactor is not None
-    redactor = settings.redactor
+    redactor = get_state(request.config).redactor
     watchers = item_watchers(request.node)
 
     def watched_context(**kwargs: Any) -> BrowserContext:
@@ -64,7 +62,6 @@ def gate_page(page: Page, request: pytest.FixtureRequest) -> GatePage:
     e2e = config.stash[e2e_settings_key]
     if not settings.base_url:
         raise pytest.UsageError("gate_page needs a target; pass --base-url URL")
-    assert settings.redactor is not None
     metrics = get_state(config).store("e2e")
 
     def record(scope: str, timings: PageTimings, ok: bool) -> None:
@@ -80,7 +77,7 @@ def gate_page(page: Page, request: pytest.FixtureRequest) -> GatePage:
         page,
         base_url=settings.base_url,
         login_pattern=e2e.login_pattern,
-        redactor=settings.redactor,
+        redactor=get_state(config).redactor,
         on_timings=record,
         watcher=watcher,
     )

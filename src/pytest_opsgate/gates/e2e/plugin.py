@@ -16,7 +16,6 @@ from ...errors import GateUsageError
 from ...report.attachments import item_artifacts_dir, item_evidence
 from ...run.state import get_settings, get_state
 from .browser import BrowserChoice, BrowserNotFoundError, find_browser, playwright_has
-from .options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
 from .session import (
     PLAYWRIGHT_PROPERTY_PREFIX,
     E2ESettings,
@@ -76,9 +75,9 @@ def _require_playwright(config: pytest.Config) -> None:
 
 
 def _load_settings(config: pytest.Config) -> E2ESettings:
-    policy = cfg.resolve(config, "e2e-console-errors", console_policy, "warn")
-    pattern = cfg.resolve(config, "e2e-login-pattern", login_pattern, DEFAULT_LOGIN_PATTERN)
-    explicit = cfg.resolve(config, "browser-executable", str, "") or None
+    policy = cfg.option_value(config, "e2e-console-errors")
+    pattern = cfg.option_value(config, "e2e-login-pattern")
+    explicit = cfg.option_value(config, "browser-executable") or None
     browsers = list(getattr(config.option, "browser", None) or ["chromium"])
     choice: BrowserChoice | None = None
     # Playwright finds a --browser-channel (chrome, msedge) and firefox/webkit itself.
@@ -210,12 +209,11 @@ class E2EPlugin:
     def _adopt_artifacts(self, item: pytest.Item, report: pytest.TestReport) -> None:
         from .evidence import adopt_playwright_artifacts, html_report_dir
 
-        assert self.settings.redactor is not None
         adopted = adopt_playwright_artifacts(
             report,
             start_dir=self.config.invocation_params.dir,
             folder=self._folder(item),
-            redactor=self.settings.redactor,
+            redactor=get_state(self.config).redactor,
             html_dir=html_report_dir(self.config),
         )
         state = get_state(self.config)

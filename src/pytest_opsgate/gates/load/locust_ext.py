@@ -29,6 +29,7 @@ import gevent
 import locust
 from locust.runners import MasterRunner, WorkerRunner
 
+from ...report.files import write_atomic
 from ...settings import strip_credentials
 from ...slo.evaluate import (
     SLOSyntaxError,
@@ -427,10 +428,7 @@ class OpsgateExtension:
         )
         path = self._option("opsgate_result")
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(f"{path}.tmp")
-            tmp.write_text(json.dumps(self.result, indent=2, default=str), encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(Path(path), json.dumps(self.result, indent=2, default=str))
 
     def _ended_early(self, now: float) -> str | None:
         """Why the run is shorter than its run time, unless the gate's own rule stopped it."""

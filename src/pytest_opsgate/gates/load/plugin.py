@@ -172,8 +172,7 @@ class LoadPlugin:
         from ...measure.metrics import MetricsStore
         from ...slo.evaluate import SLOResult
 
-        core = get_settings(self.config)
-        redact = _redact_fn(core.redactor)
+        redact = get_state(self.config).redactor.redact_text
         if outcome.orphans:
             raise GateError(
                 f"{item.name}: Locust processes {outcome.orphans} survived SIGKILL; "
@@ -224,7 +223,7 @@ class LoadPlugin:
 
         core = get_settings(self.config)
         state = get_state(self.config)
-        redact = _redact_fn(core.redactor)
+        redact = state.redactor.redact_text
         evidence = item_evidence(item)
         folder.mkdir(parents=True, exist_ok=True)
         for name in COPIED_FILES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,17 +11,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...errors import GateUsageError
+from ...settings.table import BY_NAME
 
 if TYPE_CHECKING:
     import pytest
 
     from ...slo.evaluate import SLO
 
-DEFAULT_USERS = 10
-DEFAULT_RUN_TIME_S = 30.0
-DEFAULT_ABORT_GRACE_S = 5.0
-DEFAULT_WORKERS_WAIT_S = 60.0
-DEFAULT_BIND = ("127.0.0.1", 5557)
+# Defaults come from the one options table; these names only read it.
+DEFAULT_USERS: int = BY_NAME["users"].default
+DEFAULT_RUN_TIME_S: float = BY_NAME["run-time"].default
+DEFAULT_ABORT_GRACE_S: float = BY_NAME["load-abort-grace"].default
+DEFAULT_WORKERS_WAIT_S: float = BY_NAME["load-workers-wait"].default
+DEFAULT_BIND: tuple[str, int] = BY_NAME["load-bind"].default
 LOCUSTFILE_DIR = "locustfiles"
 PER_FILE_KEYS = ("users", "spawn_rate", "run_time", "warmup", "slo")
 
@@ -91,10 +92,10 @@ def check_load_target(base_url: str, allow_hosts: tuple[str, ...]) -> None:
 
 def discover_locustfiles(config: pytest.Config) -> list[Path]:
     """Locustfiles from --gate-locustfile / opsgate_locustfile, else <rootdir>/locustfiles/."""
-    from ...settings import resolve_list
+    from ...settings import option_value
 
     rootdir = Path(str(config.rootpath))
-    named: list[str] = resolve_list(config, "locustfile")
+    named: list[str] = option_value(config, "locustfile")
     if not named:
         default = rootdir / LOCUSTFILE_DIR
         files = _python_files(default) if default.is_dir() else []
@@ -184,33 +185,26 @@ def _parse_slos(texts: list[str], origin: str) -> list[SLO]:
     return slos
 
 
-def _explicit(config: pytest.Config, name: str) -> bool:
-    """True when ``--gate-<name>`` or ``OPSGATE_<NAME>`` sets the value."""
-    if config.getoption("gate_" + name.replace("-", "_"), default=None) is not None:
-        return True
-    return os.environ.get("OPSGATE_" + name.upper().replace("-", "_")) is not None
-
-
 def load_settings(config: pytest.Config) -> LoadSettings:
     """Settings common to every locustfile: options, env, ini, then ``[tool.opsgate.load]``."""
     from ... import settings as cfg
     from ...run.state import get_settings
-    from .options import bind_address, positive_float, worker_count
 
     sources = _read_pyproject(Path(str(config.rootpath)))
     common = sources.common
 
-    def pick(name: str, key: str, convert: Any, default: Any) -> Any:
-        fallback = default
-        if key in common:
-            try:
-                fallback = convert(str(common[key]))
-            except ValueError as exc:
-                raise GateUsageError(f"[tool.opsgate.load] {key}: {exc}") from None
-        return cfg.resolve(config, name, convert, fallback)
+    def pick(name: str, key: str) -> Any:
+        """Command line, environment, ini, then [tool.opsgate.load], then the default."""
+        if key not in common:
+            return cfg.option_value(config, name)
+        try:
+            fallback = BY_NAME[name].parse(str(common[key]))
+        except ValueError as exc:
+            raise GateUsageError(f"[tool.opsgate.load] {key}: {exc}") from None
+        return cfg.option_value(config, name, fallback)
 
     core = get_settings(config)
-    texts = [slo.text for slo in cfg.resolve_list(config, "load-slo", cfg.slo_expression)]
+    texts = [slo.text for slo in cfg.option_value(config, "load-slo")]
     global_slos = [slo for slo in core.slos if not (slo.scope and slo.scope.startswith("page "))]
     slos = [
         *global_slos,
@@ -218,19 +212,19 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         *_parse_slos(_slo_texts(common.get("slo"), "[tool.opsgate.load]"), "[tool.opsgate.load]"),
     ]
     settings = LoadSettings(
-        users=pick("users", "users", cfg.positive_int, DEFAULT_USERS),
-        spawn_rate=pick("spawn-rate", "spawn_rate", positive_float, None),
-        run_time_s=pick("run-time", "run_time", cfg.duration, DEFAULT_RUN_TIME_S),
-        warmup_s=pick("load-warmup", "warmup", cfg.duration, 0.0),
+        users=pick("users", "users"),
+        spawn_rate=pick("spawn-rate", "spawn_rate"),
+        run_time_s=pick("run-time", "run_time"),
+        warmup_s=pick("load-warmup", "warmup"),
         slos=tuple(slos),
         min_samples=core.min_samples,
-        abort_grace_s=pick("load-abort-grace", "abort_grace", cfg.duration, DEFAULT_ABORT_GRACE_S),
-        workers=pick("load-workers", "workers", worker_count, 0),
-        expect_workers=pick("load-expect-workers", "expect_workers", cfg.positive_int, 0),
-        bind=pick("load-bind", "bind", bind_address, DEFAULT_BIND),
-        workers_wait_s=pick("load-workers-wait", "workers_wait", cfg.duration, 60.0),
-        allow_hosts=tuple(cfg.resolve_list(config, "allow-host")),
-        locust_args=_checked_locust_args(cfg.resolve_list(config, "locust-arg")),
+        abort_grace_s=pick("load-abort-grace", "abort_grace"),
+        workers=pick("load-workers", "workers"),
+        expect_workers=pick("load-expect-workers", "expect_workers"),
+        bind=pick("load-bind", "bind"),
+        workers_wait_s=pick("load-workers-wait", "workers_wait"),
+        allow_hosts=tuple(cfg.option_value(config, "allow-host")),
+        locust_args=_checked_locust_args(cfg.option_value(config, "locust-arg")),
     )
     check_consistency(settings, "")
     return settings
@@ -258,8 +252,7 @@ def settings_for(config: pytest.Config, base: LoadSettings, locustfile: Path) ->
 
     An option given on the command line or in the environment still wins.
     """
-    from ... import settings as cfg
-    from .options import positive_float
+    from ...settings import option_given
 
     rootdir = Path(str(config.rootpath))
     sources = _read_pyproject(rootdir)
@@ -277,16 +270,16 @@ def settings_for(config: pytest.Config, base: LoadSettings, locustfile: Path) ->
             f"{origin}: unknown key {', '.join(unknown)}; use {', '.join(PER_FILE_KEYS)}"
         )
     changes: dict[str, Any] = {}
-    converters = {
-        "users": ("users", cfg.positive_int, "users"),
-        "spawn_rate": ("spawn-rate", positive_float, "spawn_rate"),
-        "run_time": ("run-time", cfg.duration, "run_time_s"),
-        "warmup": ("load-warmup", cfg.duration, "warmup_s"),
+    fields = {
+        "users": ("users", "users"),
+        "spawn_rate": ("spawn-rate", "spawn_rate"),
+        "run_time": ("run-time", "run_time_s"),
+        "warmup": ("load-warmup", "warmup_s"),
     }
-    for key, (option, convert, attr) in converters.items():
-        if key in table and not _explicit(config, option):
+    for key, (option, attr) in fields.items():
+        if key in table and not option_given(config, option):
             try:
-                changes[attr] = convert(str(table[key]))
+                changes[attr] = BY_NAME[option].parse(str(table[key]))
             except ValueError as exc:
                 raise GateUsageError(f"{origin} {key}: {exc}") from None
     if "slo" in table:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
-from ...slo import OPS, SLOResult
+from ...slo.evaluate import OPS, SLOResult
 from .databases import as_instant
 from .expect import budget_text
 

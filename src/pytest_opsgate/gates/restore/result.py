@@ -10,7 +10,7 @@ from ...verdict import Verdict
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ...slo import SLOResult
+    from ...slo.evaluate import SLOResult
     from .checks import CheckResult, TableEvidence
     from .inspect import BackupInfo
 

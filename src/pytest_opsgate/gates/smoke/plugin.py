@@ -22,10 +22,8 @@ smoke_config_key = pytest.StashKey["SmokeConfig"]()
 
 def register(config: pytest.Config) -> None:
     """Called by the core when --gate selects smoke: validate everything before any request."""
-    from ...http.redact import default_redactor
     from .plan import plan
 
-    settings = get_settings(config)
     try:
         smoke = load(config)
         # Both plans are built now so a name clash is a usage error, not a collection error.
@@ -37,7 +35,7 @@ def register(config: pytest.Config) -> None:
             require_schemathesis(smoke.openapi.where)
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    register_secrets(smoke, settings.redactor or default_redactor())
+    register_secrets(smoke, get_state(config).redactor)
     config.stash[smoke_config_key] = smoke
     if smoke.source is not None:
         from .collect import source_key
@@ -49,10 +47,9 @@ def register(config: pytest.Config) -> None:
 def load(config: pytest.Config) -> SmokeConfig:
     """The smoke configuration from --gate-config / opsgate.toml / [tool.opsgate] and options."""
     from .config import find_config, load_config
-    from .options import profile_name
 
-    explicit = cfg.resolve(config, "config", str, "") or None
-    profiles = cfg.resolve_list(config, "profile", profile_name)
+    explicit = cfg.option_value(config, "config") or None
+    profiles = cfg.option_value(config, "profile")
     invocation = Path(config.invocation_params.dir)
     arg_dirs = []
     for arg in config.args:
@@ -67,7 +64,7 @@ def load(config: pytest.Config) -> SmokeConfig:
         data,
         display=display,
         cli_profiles=profiles,
-        openapi_option=cfg.resolve(config, "openapi", str, "") or None,
+        openapi_option=cfg.option_value(config, "openapi") or None,
         invocation_dir=invocation,
     )
 

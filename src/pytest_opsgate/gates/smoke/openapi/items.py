@@ -14,7 +14,7 @@ import pytest
 
 from .... import settings as cfg
 from ....errors import GateError
-from ....run.state import get_settings
+from ....run.state import get_settings, get_state
 from .cases import PhaseBudget, outcome_message, run_operation, skip_reason
 from .document import DocumentError, load_document, read_text, request_base
 
@@ -62,7 +62,6 @@ class OpenAPIItem(pytest.Function):
 def load_phase(config: pytest.Config, openapi: OpenAPIConfig) -> Phase:
     """Read and parse the document now; a failure is kept for an ERROR item, not raised."""
     from ....http.client import GateClient, Timeouts
-    from ....http.redact import default_redactor
     from ..context import apply_credential
 
     settings = get_settings(config)
@@ -72,7 +71,7 @@ def load_phase(config: pytest.Config, openapi: OpenAPIConfig) -> Phase:
         phase.problem = f"{openapi.where}: the OpenAPI checks need a target; pass --base-url URL"
         return phase
     total = settings.request_timeout_s
-    redactor = settings.redactor or default_redactor()
+    redactor = get_state(config).redactor
     headers: Any = {}
     credential = openapi.credential
     secret = os.environ.get(credential.env) if credential is not None else None

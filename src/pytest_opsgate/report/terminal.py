@@ -1,0 +1,62 @@
+"""The ``opsgate`` section of the terminal summary: target, readiness, SLO table, verdict."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..run.state import GateState
+    from ..settings import GateSettings
+    from ..verdict import Decision
+
+__all__ = ["readiness_line", "terminal_summary_lines"]
+
+
+def readiness_line(settings: GateSettings, state: GateState) -> str:
+    readiness = state.readiness
+    if readiness is None:
+        if not settings.ready:
+            return "readiness: not polled"
+        tried = state.readiness_attempted
+        if tried is not None and tried.last_version is not None and settings.expected_version:
+            return (
+                f"readiness: ready, but serving {tried.last_version}, "
+                f"want {settings.expected_version}"
+            )
+        return "readiness: not reached"
+    return (
+        f"ready after {readiness.waited_s:.2f} s at {readiness.path} "
+        f"({len(readiness.attempts)} attempts); version {readiness.version or 'unknown'}"
+    )
+
+
+def terminal_summary_lines(
+    settings: GateSettings, state: GateState, decision: Decision | None, *, verbose: bool
+) -> list[str]:
+    """Lines of the ``opsgate`` terminal section: target, readiness, SLO table, verdict."""
+    from ..slo.evaluate import format_slo_table
+
+    lines = [
+        f"target: {settings.display_url}",
+        readiness_line(settings, state),
+        f"gates: {','.join(settings.ordered_gates)}",
+    ]
+    if state.readiness_error:
+        # The attempt log and the hint, once (pytest.exit repeats only the first line).
+        lines.extend("  " + line for line in state.readiness_error.splitlines())
+    lines.extend(f"note: {note}" for note in state.notes)
+    if state.slo_results:
+        lines.append("SLOs:")
+        lines.extend("  " + row for row in format_slo_table(state.slo_results).splitlines())
+    if state.deselected:
+        lines.append(f"deselected: {len(state.deselected)} test(s) outside the selected gates")
+        if verbose:
+            lines.extend(
+                f"  DESELECTED {nodeid}: {reason}" for nodeid, reason in state.deselected.items()
+            )
+    if decision is not None:
+        for reason in decision.reasons[:20]:
+            lines.append(f"  - {reason}")
+        exit_text = "" if decision.exit_code is None else f" (exit code {decision.exit_code})"
+        lines.append(f"VERDICT: {decision.verdict.value}{exit_text}")
+    return lines

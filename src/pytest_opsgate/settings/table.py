@@ -1,0 +1,191 @@
+"""Every option of the gate, declared once: flag, ini key, environment variable, parser, default.
+
+``pytest_addoption``, the ini keys, the environment lookup, the frozen settings and the
+README's option tables are all generated from :data:`OPTIONS`; a test fails when the README
+and this table disagree (``python -m pytest_opsgate.settings`` prints the tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable  # noqa: TC003 (the dataclass field needs it at runtime)
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
+from ..gates.load.options import bind_address, positive_float, worker_count
+from ..gates.smoke.options import openapi_option, profile_name
+from ..gates.smoke.spec import PROFILE_NAMES as PROFILES
+from .parse import (
+    byte_size,
+    duration,
+    fraction,
+    gate_names,
+    positive_int,
+    ready_expect,
+    slo_expression,
+    text,
+    truthy,
+)
+
+__all__ = ["BY_NAME", "OPTIONS", "SECTIONS", "Option"]
+
+Kind = Literal["value", "list", "flag"]
+SECTIONS = ("Core", "Readiness", "Smoke", "E2E", "Load", "Stack lifecycle, hooks and baseline")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: ``--gate-<name>``, ini ``opsgate_<name>``, env ``OPSGATE_<NAME>``."""
+
+    name: str
+    help: str
+    section: str
+    parse: Callable[[str], Any] = text
+    default: Any = None
+    kind: Kind = "value"
+    metavar: str | None = None
+    shown_default: str = "—"  # the README's default column
+    cli_only: bool = False  # no ini key or environment variable (only --gate)
+    cli_flag: str | None = None  # a flag spelled otherwise (--no-gate-ready)
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag: ``--gate`` itself, else ``--gate-<name>``."""
+        if self.cli_flag:
+            return self.cli_flag
+        return "--gate" if self.name == "gate" else f"--gate-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        """The attribute on ``config.option``: ``gate`` for --gate, else ``gate_<name>``."""
+        return "gate" if self.name == "gate" else "gate_" + self.name.replace("-", "_")
+
+    @property
+    def ini(self) -> str:
+        """The ini key."""
+        return "opsgate_" + self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        """The environment variable."""
+        return "OPSGATE_" + self.name.upper().replace("-", "_")
+
+
+def _opt(section: str) -> Callable[..., Option]:
+    def make(name: str, help: str, **kw: Any) -> Option:
+        return Option(name, help, section, **kw)
+
+    return make
+
+
+core, ready, smoke, e2e, load, stack = (_opt(section) for section in SECTIONS)
+
+OPTIONS: tuple[Option, ...] = (
+    core("gate", "gates to run: smoke, e2e, load or all (comma-separated); command line only, "
+         "so an ordinary pytest run never becomes a gate run", parse=gate_names,
+         metavar="NAME[,NAME...]", cli_only=True),
+    core("artifacts", "evidence folder: gate.json, gate.md, per-test files",
+         default="gate-artifacts", metavar="DIR", shown_default="`gate-artifacts`"),
+    core("slo", 'SLO for the run, repeatable: "p95 < 300ms", "GET /api/items: p99 <= 1s", '
+         '"error_rate < 1%"; API SLOs judge smoke and load traffic, page SLOs E2E',
+         parse=slo_expression, kind="list", metavar="EXPR"),
+    core("min-samples", "an SLO with fewer samples (successful ones, for latency) is an ERROR",
+         parse=positive_int, default=1, metavar="N", shown_default="1"),
+    core("keep-going", "run later phases after a failed one (default: a failed phase skips "
+         "the later ones)", parse=truthy, default=False, kind="flag", shown_default="off"),
+    core("test-timeout", "a test whose setup, call and teardown together run longer is "
+         "stopped and judged ERROR (0 disables; load tests use their own watchdog)",
+         parse=duration, default=600.0, metavar="SECONDS", shown_default="600"),
+    core("secret-env", "environment variable holding a secret to redact from every artifact "
+         "(repeatable)", kind="list", metavar="NAME"),
+    core("request-timeout", "total deadline of one gate_client request, body included",
+         parse=duration, default=30.0, metavar="SECONDS", shown_default="30"),
+    core("max-body", "largest response body read (decoded); more is a failure",
+         parse=byte_size, default=4 * 1024 * 1024, metavar="SIZE", shown_default="4MiB"),
+    core("ca-bundle", "CA bundle to verify the target's TLS certificate with", metavar="PEM"),
+    core("insecure", "skip TLS verification (said in the summary; never a silent fallback)",
+         parse=truthy, default=False, kind="flag", shown_default="off"),
+    ready("ready", "poll readiness before the first test; --no-gate-ready skips it (the "
+          "target is known to be up)", parse=truthy, default=True, kind="flag",
+          cli_flag="--no-gate-ready", shown_default="on"),
+    ready("ready-path", "health path to poll (repeatable; default: discovery over /api/health/, "
+          "/health, /healthz, /ready, /readyz)", kind="list", metavar="PATH",
+          shown_default="discover"),
+    ready("ready-timeout", "how long to wait for the target to become ready (monotonic clock)",
+          parse=duration, default=120.0, metavar="SECONDS", shown_default="120"),
+    ready("ready-attempt-timeout", "time limit of one readiness attempt, body included",
+          parse=duration, default=5.0, metavar="SECONDS", shown_default="5"),
+    ready("ready-expect", "JSON predicate the health body must meet, repeatable: "
+          "'checks.db.status == \"ok\"'; one on status replaces the table of health words",
+          parse=ready_expect, kind="list", metavar="EXPR"),
+    ready("ready-successes", "consecutive successful attempts required",
+          parse=positive_int, default=1, metavar="K", shown_default="1"),
+    ready("expect-version", "wait until the target serves this version; at the deadline, not "
+          "ready (10): still serving X, want V", metavar="VERSION"),
+    smoke("config", "smoke checks and profiles: an opsgate.toml, or a pyproject.toml with "
+          "[tool.opsgate]", metavar="PATH", shown_default="discover"),
+    smoke("profile", f"turn on a built-in profile ({', '.join(PROFILES)}); settings come from "
+          "the config table of that name (repeatable)", parse=profile_name, kind="list",
+          metavar="NAME"),
+    smoke("openapi", "check the target against its OpenAPI document, one item per operation: "
+          "a URL, a path on the target or a file (needs pytest-opsgate[openapi])",
+          parse=openapi_option, metavar="URL|PATH"),
+    e2e("browser-executable", "Chromium binary; default /usr/bin/chromium, chromium-browser, "
+        "google-chrome, then Playwright's own", metavar="PATH", shown_default="system chromium"),
+    e2e("e2e-console-errors", "what a browser console error does to an E2E test: fail, warn "
+        "or ignore", parse=console_policy, default="warn", metavar="MODE",
+        shown_default="warn"),
+    e2e("e2e-login-pattern", "gate_page.visit fails when redirected to a path matching this",
+        parse=login_pattern, default=DEFAULT_LOGIN_PATTERN, metavar="REGEX",
+        shown_default="`/(login\\|signin\\|auth)...`"),
+    load("locustfile", "locustfile or folder of them, repeatable; one load test each",
+         kind="list", metavar="PATH", shown_default="`locustfiles/`"),
+    load("users", "peak Locust users", parse=positive_int, default=10, metavar="N",
+         shown_default="10"),
+    load("spawn-rate", "users started per second", parse=positive_float, metavar="R",
+         shown_default="all at once"),
+    load("run-time", "length of each load test, warmup included; a hard cap enforced by a "
+         "watchdog", parse=duration, default=30.0, metavar="DURATION", shown_default="30s"),
+    load("load-warmup", "leading part left out of SLO evaluation, rounded up to whole seconds",
+         parse=duration, default=0.0, metavar="DURATION", shown_default="0"),
+    load("load-slo", "SLO for load tests only, repeatable (--gate-slo applies too)",
+         parse=slo_expression, kind="list", metavar="EXPR"),
+    load("load-abort-grace", "how long an [abort] SLO may stay broken before the load stops",
+         parse=duration, default=5.0, metavar="DURATION", shown_default="5s"),
+    load("load-workers", "run Locust distributed: one master and N local workers (auto = "
+         "cores)", parse=worker_count, default=0, metavar="N|auto"),
+    load("load-expect-workers", "wait for N external workers (locust --worker --master-host "
+         "...)", parse=positive_int, default=0, metavar="N"),
+    load("load-bind", "where the master listens for external workers",
+         parse=bind_address, default=("127.0.0.1", 5557), metavar="HOST:PORT",
+         shown_default="127.0.0.1:5557"),
+    load("load-workers-wait", "how long to wait for expected workers (then ERROR)",
+         parse=duration, default=60.0, metavar="DURATION", shown_default="60s"),
+    load("allow-host", "allow load against this non-loopback host (repeatable; a deliberate "
+         "act)", kind="list", metavar="HOST"),
+    load("locust-arg", "extra Locust argument, passed as is (repeatable)", kind="list",
+         metavar="ARG"),
+    stack("start-cmd", "run before readiness (e.g. docker compose up -d); failing is an ERROR",
+          metavar="CMD"),
+    stack("seed-cmd", "run once the target is ready", metavar="CMD"),
+    stack("logs-cmd", "output saved as stack-logs.txt when the verdict is not PASS",
+          metavar="CMD"),
+    stack("stop-cmd", "run at the end, always (also on Ctrl-C and SIGTERM)", metavar="CMD"),
+    stack("cmd-timeout", "time limit of each command and hook (the process group is killed)",
+          parse=duration, default=300.0, metavar="SECONDS", shown_default="300"),
+    stack("on-fail", "run on FAIL or ERROR (rollback), with OPSGATE_VERDICT, "
+          "OPSGATE_EXIT_CODE and OPSGATE_REPORT", metavar="CMD"),
+    stack("on-pass", "run on PASS (promote)", metavar="CMD"),
+    stack("baseline", "compare per-endpoint latency and errors with an earlier gate.json; no "
+          "endpoint in common, or one this run never requested, is an ERROR",
+          metavar="GATE_JSON"),
+    stack("baseline-partial", "compare only the endpoints both runs measured",
+          parse=truthy, default=False, kind="flag", shown_default="off"),
+    stack("save-baseline", "write this run's gate.json there on PASS", metavar="PATH"),
+    stack("regression-tolerance", "relative change that counts as a regression",
+          parse=fraction, default=0.10, metavar="PCT", shown_default="10%"),
+    stack("regression-floor", "absolute latency change below which nothing is a regression",
+          parse=duration, default=0.005, metavar="MS", shown_default="5ms"),
+)  # fmt: skip
+
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
