@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,15 @@ from typing import Any
 import pytest
 
 from pytest_opsgate.errors import GateUsageError
+from pytest_opsgate.gates.load.conclude import Ending, build_result
 from pytest_opsgate.gates.load.options import bind_address, positive_float, worker_count
-from pytest_opsgate.gates.load.outcome import AbortWatch, Health, SnapshotMerger, decide_load
+from pytest_opsgate.gates.load.outcome import (
+    AbortWatch,
+    Health,
+    SnapshotMerger,
+    decide_load,
+    judged_slos,
+)
 from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_command
 from pytest_opsgate.gates.load.recorder import (
     RequestRecorder,
@@ -20,6 +28,13 @@ from pytest_opsgate.gates.load.recorder import (
     scope_of,
     stats_name,
     transport_failure,
+)
+from pytest_opsgate.gates.load.result import (
+    CpuFigures,
+    LoadResult,
+    ResultFormatError,
+    StopRecord,
+    WorkerFigures,
 )
 from pytest_opsgate.gates.load.settings import LoadSettings, check_load_target, is_loopback_host
 from pytest_opsgate.slo import evaluate_all, parse_slo
@@ -212,6 +227,60 @@ def test_verdict_order() -> None:
     assert verdict(passing, Health(interrupted="SIGINT"), 100) == ("ABORTED", 2)
     assert verdict(passing, Health(late_workers=["w1"]), 100) == ("ERROR", 11)
     assert verdict(passing, Health(ended_early="stopped at 6 s of 30 s"), 100) == ("ERROR", 11)
+
+
+# ---- the typed result
+
+
+def test_the_typed_result_round_trips_through_json_and_refuses_other_versions(
+    tmp_path: Path,
+) -> None:
+    rec, clock = recorder()
+    merger = SnapshotMerger()
+    for index in range(200):
+        clock.now = rec.started + index / 100
+        rec.record("GET", "/x", 5.0 + index % 7, ok=index % 50 != 0, error="500")
+    merger.add("local", rec.snapshot(clock.now, final=True))
+    store = merger.store()
+    health = Health()
+    results = evaluate_all(judged_slos([parse_slo("GET /x: p95 < 1s")]), store)
+    decision = decide_load(results, health, merger.requests_total())
+    ending = Ending(
+        locust_version="2.x",
+        role="local",
+        host="http://127.0.0.1:1",
+        started=rec.started,
+        started_wall=1.0,
+        stopped=clock.now,
+        now=clock.now,
+        run_time_s=2,
+        warmup_s=0,
+        users=3,
+        peak_users=3,
+        abort=StopRecord("slo", "lost", 1.5),
+        cpu=CpuFigures(max_percent=12.5),
+        workers=WorkerFigures(),
+        requests_total=merger.requests_total(),
+        errors=merger.errors(),
+        timeline=merger.timeline(),
+    )
+    result = build_result(ending, store, results, health, decision)
+    path = tmp_path / "opsgate-result.json"
+    path.write_text(result.to_json())
+    back = LoadResult.read(path)
+    assert back == result
+    assert (back.verdict, back.exit_code, back.status) == ("fail", 1, "aborted")
+    assert back.store().get("GET /x") == store.get("GET /x")
+    assert back.total() is not None
+    assert back.total().requests == 200  # type: ignore[union-attr]
+    data = json.loads(path.read_text())
+    with pytest.raises(ResultFormatError, match="must run the same pytest-opsgate"):
+        LoadResult.from_dict({**data, "format": "opsgate-load-result/1"})
+    with pytest.raises(ResultFormatError, match="abort is str"):
+        LoadResult.from_dict({**data, "abort": "soon"})
+    path.write_text("{")
+    with pytest.raises(ResultFormatError, match="not JSON"):
+        LoadResult.read(path)
 
 
 # ---- settings, options, command line

@@ -1,8 +1,17 @@
 """The load gate's pytest side: one item per locustfile, run as a Locust child process.
 
-Locust is never imported here (it monkey-patches the process with gevent); the item
-starts ``python -m pytest_opsgate.gates.load.launch``, streams its progress, and turns the
-extension's JSON result into a verdict: the SLO table as a failure (FAIL), or
+Collection. Locustfiles live outside the test paths (``locustfiles/`` or
+``--gate-locustfile``), so :func:`register` appends their paths to ``config.args``, the
+public list of what pytest collects (xdist workers rebuild it the same way from the same
+options). pytest then visits each locustfile and asks ``pytest_collect_file``; the load
+plugin answers with a :class:`LocustFile` (a ``pytest.File``) holding one
+:class:`LocustfileItem`. It does so as a hook wrapper, replacing what other plugins made of
+the path: pytest's python plugin makes a ``Module`` of every initial path ending in ``.py``,
+and collecting that Module would import the locustfile, and with it Locust and gevent.
+
+Locust is never imported here (it monkey-patches the process with gevent); the item starts
+``python -m pytest_opsgate.gates.load.launch``, streams its progress, and turns the
+extension's typed result into a verdict: the SLO table as a failure (FAIL), or
 :class:`~pytest_opsgate.errors.GateError` when the run could not measure (ERROR).
 """
 
@@ -13,7 +22,6 @@ import importlib.util
 import json
 import shutil
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +37,18 @@ from .settings import (
     load_settings,
     settings_for,
 )
+from .terminal import ProgressPrinter, failure_message, slo_table, start_line
 
 if TYPE_CHECKING:
-    from ...http.redact import Redactor
-    from ...slo.evaluate import SLOResult
+    from collections.abc import Generator, Iterable
+
     from .process import LoadRun, RunOutcome
+    from .result import LoadResult
 
 INSTALL_HINT = "pip install 'pytest-opsgate[load]'"
-# Locust's files, copied (redacted) from the private work folder into the artifacts.
+ITEM_NAME = "load"
 CHART_FILE = "load-chart.svg"
+# Locust's files, copied (redacted) from the private work folder into the artifacts.
 COPIED_FILES = (
     "opsgate-result.json",
     "locust.html",
@@ -69,22 +80,34 @@ def register(config: pytest.Config) -> None:
             settings_for(config, settings, path)
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    # What pytest collects: the test paths it chose, and the locustfiles besides them.
+    given = {str(arg) for arg in config.args}
+    config.args.extend(str(path) for path in locustfiles if str(path) not in given)
     config.pluginmanager.register(LoadPlugin(config, settings, locustfiles), "opsgate-load")
 
 
 class LocustfileItem(pytest.Item):
     """One locustfile run as a load test."""
 
-    def __init__(self, *, locustfile: Path, plugin: LoadPlugin, **kwargs: Any) -> None:
+    def __init__(self, *, plugin: LoadPlugin, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.locustfile = locustfile
         self.plugin = plugin
+
+    @property
+    def locustfile(self) -> Path:
+        """The locustfile this item runs."""
+        return self.path
+
+    @property
+    def label(self) -> str:
+        """``locustfiles/demo.py``: the path relative to the rootdir when it is inside."""
+        return self.plugin.label(self.path)
 
     def runtest(self) -> None:
         self.plugin.run_item(self)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.locustfile, None, f"load {self.name}"
+        return self.path, None, f"load {self.label}"
 
     def repr_failure(
         self,
@@ -96,8 +119,24 @@ class LocustfileItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
 
+class LocustFile(pytest.File):
+    """A locustfile as pytest sees it: a file with one load test in it."""
+
+    def __init__(self, *, plugin: LoadPlugin, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plugin = plugin
+
+    def collect(self) -> Iterable[pytest.Item]:
+        item = LocustfileItem.from_parent(self, name=ITEM_NAME, plugin=self.plugin)
+        item.add_marker(pytest.mark.gate("load"))
+        if self.config.pluginmanager.hasplugin("xdist"):
+            # Two load tests at once on one machine would measure each other.
+            item.add_marker(pytest.mark.xdist_group("opsgate-load"))
+        return [item]
+
+
 class LoadPlugin:
-    """Adds the load items and runs them."""
+    """Collects the locustfiles and runs them."""
 
     def __init__(
         self, config: pytest.Config, settings: LoadSettings, locustfiles: list[Path]
@@ -105,6 +144,8 @@ class LoadPlugin:
         self.config = config
         self.settings = settings
         self.locustfiles = locustfiles
+        self._names = {path.name for path in locustfiles}
+        self._paths = set(locustfiles)
         self.rootdir = Path(str(config.rootpath))
 
     def label(self, path: Path) -> str:
@@ -114,31 +155,19 @@ class LoadPlugin:
         except ValueError:
             return path.as_posix()
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        xdist = config.pluginmanager.hasplugin("xdist")
-        added: list[pytest.Item] = []
-        for path in self.locustfiles:
-            label = self.label(path)
-            item = LocustfileItem.from_parent(
-                session,
-                name=label,
-                nodeid=f"{label}::load",
-                path=path,
-                locustfile=path,
-                plugin=self,
-            )
-            item.add_marker(pytest.mark.gate("load"))
-            if xdist:
-                # Two load tests at once on one machine would measure each other.
-                item.add_marker(pytest.mark.xdist_group("opsgate-load"))
-            added.append(item)
-        items.extend(added)
-        # Report them as collected, so "collected N items" counts them.
-        report = pytest.CollectReport("load", "passed", None, list(added))
-        config.hook.pytest_collectreport(report=report)
+    def is_locustfile(self, path: Path) -> bool:
+        """True for a locustfile this run selected (symlinks resolved)."""
+        return path.name in self._names and path.resolve() in self._paths
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> Generator[None, list[pytest.Collector], list[pytest.Collector]]:
+        collected = yield
+        if not self.is_locustfile(file_path):
+            return collected
+        # Not the python plugin's Module: collecting it would import Locust into pytest.
+        return [LocustFile.from_parent(parent, path=file_path, plugin=self)]
 
     # ---- running one locustfile
 
@@ -151,8 +180,8 @@ class LoadPlugin:
         settings = settings_for(self.config, self.settings, item.locustfile)
         workdir = Path(tempfile.mkdtemp(prefix="opsgate-load-"))
         run = LoadRun(item.locustfile, core.base_url, settings, workdir, cwd=self.rootdir)
-        progress = _ProgressPrinter(self.config, item.name)
-        progress.line(_start_line(item.name, settings, core.display_url))
+        progress = ProgressPrinter(self.config, item.label)
+        progress.line(start_line(item.label, settings, core.display_url))
         try:
             outcome = run_locust(run, on_progress=progress)
             folder = item_artifacts_dir(core.artifacts_dir, item.nodeid)
@@ -169,58 +198,57 @@ class LoadPlugin:
         self._judge(item, run, outcome, folder)
 
     def _judge(self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path) -> None:
-        from ...measure.metrics import MetricsStore
-        from ...slo.evaluate import SLOResult
-
-        redact = get_state(self.config).redactor.redact_text
+        state = get_state(self.config)
+        redact = state.redactor.redact_text
+        name = item.label
         if outcome.orphans:
             raise GateError(
-                f"{item.name}: Locust processes {outcome.orphans} survived SIGKILL; "
+                f"{name}: Locust processes {outcome.orphans} survived SIGKILL; "
                 "kill them by hand before the next run"
             )
         if outcome.watchdog_fired:
             raise GateError(
-                f"{item.name}: Locust did not finish within {run.deadline_s:g} s (run time "
+                f"{name}: Locust did not finish within {run.deadline_s:g} s (run time "
                 f"plus start-up, shut-down and worker wait); it was stopped. Log tail:\n"
                 + redact(outcome.log_tail(folder))
             )
         result = outcome.result
-        if result is not None and result.get("status") == "interrupted":
+        if result is not None and result.status == "interrupted":
             # Only the gate's own signal trap may stop Locust (handled in run_item); any other
             # interruption leaves partial data, and partial data is never judged.
             raise GateError(
-                f"{item.name}: Locust was interrupted by something other than the gate "
-                f"({'; '.join(result.get('reasons', [])) or 'a signal'}); its partial figures "
+                f"{name}: Locust was interrupted by something other than the gate "
+                f"({'; '.join(result.reasons) or 'a signal'}); its partial figures "
                 "are not judged. Log tail:\n" + redact(outcome.log_tail(folder))
             )
         if result is None:
-            raise GateError(
-                f"{item.name}: Locust exited with code {outcome.returncode} before writing a "
-                "result (a locustfile error?). Log tail:\n" + redact(outcome.log_tail(folder))
+            why = (
+                f"wrote a result that cannot be read ({outcome.result_error})"
+                if outcome.result_error
+                else "exited before writing a result (a locustfile error?)"
             )
-        results = [SLOResult.from_dict(data) for data in result.get("slos", [])]
-        state = get_state(self.config)
-        died = result.get("target_down") is not None
-        for slo_result in results:
+            raise GateError(
+                f"{name}: Locust (exit code {outcome.returncode}) {why}. Log tail:\n"
+                + redact(outcome.log_tail(folder))
+            )
+        died = result.target_down is not None
+        for slo_result in result.slos:
             if died and slo_result.verdict == "error":
                 continue  # the verdict is the target's death, not missing samples
             state.slo_results.append(dataclasses.replace(slo_result, source="load"))
-        state.store("load").merge(MetricsStore.from_dict(result.get("metrics", {})))
-        message = redact(failure_message(item.name, result, results, folder))
-        verdict = result.get("verdict")
-        if verdict == "pass":
+        state.store("load").merge(result.store())
+        message = redact(failure_message(name, result, folder))
+        if result.verdict == "pass":
             return
-        if verdict == "fail":
+        if result.verdict == "fail":
             raise LoadSLOFailed(message)
-        if result.get("error_kind") == "samples":
+        if result.error_kind == "samples":
             raise InsufficientSamplesError(message)
         raise GateError(message)  # error, aborted, or anything this version does not know
 
     def _keep_artifacts(
         self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path
     ) -> None:
-        from ...report.chart import load_chart_svg
-
         core = get_settings(self.config)
         state = get_state(self.config)
         redact = state.redactor.redact_text
@@ -234,12 +262,10 @@ class LoadPlugin:
         result = outcome.result
         if result is None:
             return
-        results_text = _slo_table(result)
-        evidence.always.append(Attachment(name="load SLOs", kind="text", content=results_text))
-        title = f"{item.name}  {str(result.get('verdict', '')).upper()}  {core.display_url}"
-        svg = load_chart_svg(result, title=redact(title))
-        chart = write_text(folder, CHART_FILE, svg)
-        state.add_artifact(chart)
+        evidence.always.append(Attachment(name="load SLOs", kind="text", content=slo_table(result)))
+        title = f"{item.label}  {result.verdict.upper()}  {core.display_url}"
+        svg = _chart_svg(result, redact(title))
+        state.add_artifact(write_text(folder, CHART_FILE, svg))
         # Inline, so the report shows the chart under the test instead of a link to it.
         evidence.always.append(Attachment(name="latency and throughput", kind="html", content=svg))
         html_report = folder / "locust.html"
@@ -247,13 +273,12 @@ class LoadPlugin:
             evidence.always.append(
                 Attachment(name="Locust report", kind="url", content=html_report.as_uri())
             )
-        summary = {k: v for k, v in result.items() if k not in ("metrics", "timeline")}
         evidence.always.append(
             Attachment(
                 name="load result",
                 kind="json",
                 path=folder / "opsgate-result.json",
-                content=redact(json.dumps(summary, default=str)),
+                content=redact(json.dumps(result.summary(), default=str)),
             )
         )
         stats_csv = folder / "locust_stats.csv"
@@ -268,114 +293,7 @@ class LoadPlugin:
             )
 
 
-def _redact_fn(redactor: Redactor | None) -> Any:
-    if redactor is None:
-        return lambda text: text
-    return redactor.redact_text
+def _chart_svg(result: LoadResult, title: str) -> str:
+    from ...report.chart import load_chart_svg
 
-
-def _slo_table(result: dict[str, Any]) -> str:
-    from ...slo.evaluate import SLOResult, format_slo_table
-
-    results = [SLOResult.from_dict(data) for data in result.get("slos", [])]
-    return format_slo_table(results) if results else "(no SLO evaluated)"
-
-
-def _start_line(name: str, settings: LoadSettings, url: str) -> str:
-    where = ""
-    if settings.workers:
-        where = f", {settings.workers} local workers"
-    elif settings.expect_workers:
-        host, port = settings.bind
-        where = f", waiting for {settings.expect_workers} workers on {host}:{port}"
-    warmup = f" ({settings.warmup_s:g} s warmup)" if settings.warmup_s else ""
-    return (
-        f"opsgate: load {name}: {settings.users} users at {settings.effective_spawn_rate:g}/s "
-        f"for {settings.run_time_s:g} s{warmup} against {url}{where}"
-    )
-
-
-def failure_message(
-    name: str, result: dict[str, Any], results: list[SLOResult], folder: Path
-) -> str:
-    """The load verdict as the test's failure text: headline, SLO table, reasons, figures."""
-    from ...slo.evaluate import format_slo_table
-
-    verdict = str(result.get("verdict", "error")).upper()
-    lines = [f"load {name}: {verdict}"]
-    abort = result.get("abort")
-    if abort:
-        lines[0] += f", stopped early at t={float(abort['at_s']):.1f} s"
-    if abort:
-        lines.append(f"stopped early: {abort['reason']}")
-    if results:
-        lines += ["", format_slo_table(results)]
-    reasons = [
-        r for r in result.get("reasons", []) if not any(r.startswith(x.slo.text) for x in results)
-    ]
-    down = result.get("target_down")
-    if reasons or down:
-        lines.append("")
-    lines += reasons
-    if down and down.get("at_wall"):
-        import datetime
-
-        when = datetime.datetime.fromtimestamp(float(down["at_wall"]), datetime.timezone.utc)
-        lines.append(f"target died at {when.isoformat(timespec='milliseconds')}")
-    total = next((row for row in result.get("endpoints", []) if row["scope"] == "all"), None)
-    figures = f"requests: {result.get('requests_total', 0)} sent"
-    if total:
-        rps = total.get("rps")
-        figures += (
-            f"; measured {total['requests']} in {float(total['window_s']):.1f} s"
-            + (f" ({rps:.1f}/s)" if rps else "")
-            + f", {total['failures']} failed"
-        )
-    figures += f"; peak users {result.get('peak_users', 0)}"
-    workers = result.get("workers", {})
-    if workers.get("seen"):
-        figures += f"; workers {len(workers['seen'])}"
-    lines += ["", figures, f"report: {folder}"]
-    errors = result.get("errors", [])[:5]
-    if errors:
-        lines.append("top errors:")
-        lines += [f"  {e['count']}x {e['scope']}: {e['error']}" for e in errors]
-    # The last line is what one-line summaries of a failed test show.
-    why = abort["reason"] if abort else next(iter(result.get("reasons", [])), "")
-    lines += ["", f"load {name}: {verdict}" + (f": {why}" if why else "")]
-    return "\n".join(lines)
-
-
-class _ProgressPrinter:
-    """Writes one line per progress record to the terminal, around output capturing."""
-
-    def __init__(self, config: pytest.Config, name: str) -> None:
-        self.config = config
-        self.name = name
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.capman = config.pluginmanager.get_plugin("capturemanager")
-
-    def line(self, text: str) -> None:
-        if self.reporter is None:
-            return
-        context = self.capman.global_and_fixture_disabled() if self.capman else nullcontext()
-        with context:
-            self.reporter.write_line(text)
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        requests = int(record.get("requests") or 0)
-        failures = int(record.get("failures") or 0)
-        share = f" ({failures / requests:.1%})" if requests else ""
-        p95 = record.get("p95")
-        rps = record.get("rps")
-        workers = record.get("workers")
-        text = (
-            f"  load {self.name} {float(record.get('t', 0)):6.1f} s  "
-            f"users {record.get('users', 0):>4}  "
-            f"rps {(f'{rps:.1f}' if rps is not None else '-'):>7}  "
-            f"failures {failures}{share}  "
-            f"p95 {(f'{p95:.1f} ms' if p95 is not None else '-')}"
-        )
-        if workers is not None:
-            text += f"  workers {workers}"
-        self.line(text)
+    return load_chart_svg(result.to_dict(), title=title)

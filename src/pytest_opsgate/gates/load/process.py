@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
+    from .result import LoadResult
     from .settings import LoadSettings
 
 RESULT_FILE = "opsgate-result.json"
@@ -74,12 +75,13 @@ class RunOutcome:
     """How a Locust run ended, and what it left behind."""
 
     returncode: int | None
-    result: dict[str, Any] | None
+    result: LoadResult | None
     duration_s: float
     watchdog_fired: bool = False
     signal_received: int | None = None
     stop_s: float | None = None  # from the stop request to the last process gone
     orphans: list[int] = field(default_factory=list)
+    result_error: str | None = None  # a result file that could not be read
 
     def log_tail(self, workdir: Path, lines: int = 15) -> str:
         """The end of Locust's log, for error messages."""
@@ -300,11 +302,7 @@ def run_locust(
     if on_progress is not None:
         for line in tail.read():
             on_progress(line)
-    result = None
-    try:
-        result = json.loads(run.result_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = None
+    result, result_error = read_result(run.result_path)
     return RunOutcome(
         returncode=proc.returncode,
         result=result,
@@ -313,4 +311,17 @@ def run_locust(
         signal_received=trap.received,
         stop_s=stop_s,
         orphans=orphans,
+        result_error=result_error,
     )
+
+
+def read_result(path: Path) -> tuple[LoadResult | None, str | None]:
+    """The typed result Locust wrote, or why there is none usable (None, None: no file)."""
+    from .result import LoadResult, ResultFormatError
+
+    if not path.is_file():
+        return None, None
+    try:
+        return LoadResult.read(path), None
+    except (OSError, ResultFormatError) as exc:
+        return None, str(exc)
