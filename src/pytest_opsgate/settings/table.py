@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
-from ..gates.load.options import bind_address, positive_float, worker_count
+from ..gates.load.options import (
+    bind_address,
+    latency_basis,
+    positive_float,
+    rate_option,
+    stages_option,
+    worker_count,
+)
 from ..gates.smoke.options import openapi_option, profile_name
 from ..gates.smoke.spec import PROFILE_NAMES as PROFILES
 from .parse import (
@@ -148,6 +155,18 @@ OPTIONS: tuple[Option, ...] = (
          "watchdog", parse=duration, default=30.0, metavar="DURATION", shown_default="30s"),
     load("load-warmup", "leading part left out of SLO evaluation, rounded up to whole seconds",
          parse=duration, default=0.0, metavar="DURATION", shown_default="0"),
+    load("load-rate", "open model: start R arrivals per second (40 or 40/s) on a clock of "
+         "their own, whatever the responses do, each running one task on a pooled user; "
+         "without it the closed model of --gate-users runs", parse=rate_option, metavar="R"),
+    load("load-stages", 'open model with a ramping rate: "30s:50/s,60s:200/s" ramps from '
+         "--gate-load-rate (or 0) to 50/s over 30 s, then to 200/s over 60 s; the run time "
+         "defaults to their total", parse=stages_option, metavar="STAGES"),
+    load("load-max-inflight", "open model: arrivals in flight at once (pooled users); an "
+         "arrival that finds none free starts late, and more than 1 % late is an ERROR",
+         parse=positive_int, default=1000, metavar="N", shown_default="1000"),
+    load("load-latency", "open model: what latency SLOs judge: corrected (from each "
+         "arrival's intended start) or service (from the actual send)", parse=latency_basis,
+         default="corrected", metavar="BASIS", shown_default="corrected"),
     load("load-slo", "SLO for load tests only, repeatable (--gate-slo applies too)",
          parse=slo_expression, kind="list", metavar="EXPR"),
     load("load-abort-grace", "how long an [abort] SLO may stay broken before the load stops",

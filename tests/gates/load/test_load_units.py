@@ -12,14 +12,9 @@ import pytest
 
 from pytest_opsgate.errors import GateUsageError
 from pytest_opsgate.gates.load.conclude import Ending, build_result
+from pytest_opsgate.gates.load.merge import SnapshotMerger
 from pytest_opsgate.gates.load.options import bind_address, positive_float, worker_count
-from pytest_opsgate.gates.load.outcome import (
-    AbortWatch,
-    Health,
-    SnapshotMerger,
-    decide_load,
-    judged_slos,
-)
+from pytest_opsgate.gates.load.outcome import AbortWatch, Health, decide_load, judged_slos
 from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_command
 from pytest_opsgate.gates.load.recorder import (
     RequestRecorder,
@@ -32,6 +27,7 @@ from pytest_opsgate.gates.load.recorder import (
 from pytest_opsgate.gates.load.result import (
     CpuFigures,
     LoadResult,
+    ModelFigures,
     ResultFormatError,
     StopRecord,
     WorkerFigures,
@@ -260,6 +256,7 @@ def test_the_typed_result_round_trips_through_json_and_refuses_other_versions(
         abort=StopRecord("slo", "lost", 1.5),
         cpu=CpuFigures(max_percent=12.5),
         workers=WorkerFigures(),
+        model=ModelFigures(),
         requests_total=merger.requests_total(),
         errors=merger.errors(),
         timeline=merger.timeline(),

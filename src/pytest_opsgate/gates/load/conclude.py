@@ -18,6 +18,7 @@ from .result import (
     EndpointRow,
     ErrorCount,
     LoadResult,
+    ModelFigures,
     StopRecord,
     TargetDown,
     TimelinePoint,
@@ -65,13 +66,16 @@ def ended_early(
 
 
 def error_kind(decision: Decision, health: Health) -> str | None:
-    """Why the verdict is an error: configuration, saturation, workers, ended early or samples."""
+    """Why the verdict is an error: configuration, saturation, behind (the open model's
+    schedule was not kept), workers, ended early or samples."""
     if decision.verdict.value != "ERROR":
         return None
     if health.config_error:
         return "configuration"
     if health.saturated:
         return "saturation"
+    if health.behind:
+        return "behind"
     if health.workers or health.late_workers:
         return "workers"
     if health.ended_early:
@@ -84,8 +88,8 @@ def judge(
 ) -> list[SLOResult]:
     """Every SLO over everything measured; failures of a saturated generator are not trusted."""
     results = evaluate_all(slos, store, min_samples=min_samples)
-    if health.saturated:
-        results = distrusted(results, "the load generator was saturated")
+    if health.untrusted:
+        results = distrusted(results, health.untrusted)
     return results
 
 
@@ -107,6 +111,7 @@ class Ending:
     abort: StopRecord | None
     cpu: CpuFigures
     workers: WorkerFigures
+    model: ModelFigures
     requests_total: int
     errors: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
@@ -132,8 +137,14 @@ def build_result(
     results: list[SLOResult],
     health: Health,
     decision: Decision,
+    *,
+    both: tuple[MetricsStore, MetricsStore] | None = None,
 ) -> LoadResult:
-    """The typed result of a run (see :class:`~.result.LoadResult`)."""
+    """The typed result of a run (see :class:`~.result.LoadResult`).
+
+    ``store`` is the judged traffic; ``both`` the open model's service and corrected stores.
+    """
+    service, corrected = both if both is not None else (None, None)
     end = ending.stopped or ending.now
     duration = round(end - ending.started, 3) if ending.started is not None else 0.0
     return LoadResult(
@@ -156,20 +167,31 @@ def build_result(
         target_down=_target_down(health, ending.started_wall),
         cpu=ending.cpu,
         workers=ending.workers,
+        model=ending.model,
         requests_total=ending.requests_total,
         slos=list(results),
-        endpoints=[EndpointRow(**row) for row in endpoint_rows(store)],
+        endpoints=[
+            EndpointRow(**row) for row in endpoint_rows(store, service=service, corrected=corrected)
+        ],
         errors=[ErrorCount(**entry) for entry in ending.errors],
         timeline=[TimelinePoint(**point) for point in ending.timeline],
         metrics=store.to_dict(),
+        service_metrics=None if service is None else service.to_dict(),
+        corrected_metrics=None if corrected is None else corrected.to_dict(),
     )
 
 
 def summary_text(result: LoadResult) -> str:
     """The verdict and SLO table as printed at the end of a plain Locust run."""
+    from .terminal import CLOSED_MODEL_NOTE, latency_table
+
     lines = [f"opsgate: load verdict {result.verdict.upper()}"]
     if result.slos:
         lines.append(format_slo_table(result.slos))
+    if result.endpoints:
+        lines.append(latency_table(result))
+    if not result.open_model:
+        lines.append(f"opsgate: {CLOSED_MODEL_NOTE}")
     lines.extend(f"opsgate: {reason}" for reason in result.reasons)
     if result.abort is not None:
         lines.append(f"opsgate: stopped early at t={result.abort.at_s:.1f} s")

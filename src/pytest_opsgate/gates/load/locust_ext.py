@@ -18,6 +18,7 @@ result (``--opsgate-result``, :class:`.result.LoadResult`) and sets Locust's exi
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -33,15 +34,37 @@ from ...settings import strip_credentials
 from ...slo.evaluate import SLOSyntaxError, parse_duration, parse_slo
 from .conclude import Ending, build_result, ended_early, judge, summary_text
 from .locust_args import add_arguments, locustfile_slos
+from .merge import SnapshotMerger
 from .monitor import CpuMonitor
-from .outcome import AbortWatch, Health, SnapshotMerger, decide_load, judged_slos
+from .open_model import (
+    BEHIND_LIMIT,
+    DRAIN_S,
+    LATE_TOLERANCE_S,
+    UNANSWERED_SCOPE,
+    OpenModel,
+    OpenSettings,
+    open_settings,
+    worker_plan,
+)
+from .outcome import AbortWatch, Health, behind_reason, decide_load, judged_slos
 from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
-from .result import CpuFigures, LoadResult, StopRecord, WorkerFigures
+from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
 from .supervise import Supervisor
 
 logger = logging.getLogger("opsgate")
 
 REPORT_KEY = "opsgate"
+_MODEL_COUNTS = (
+    "scheduled",
+    "started",
+    "late_generator",
+    "late_cap",
+    "missed",
+    "missed_cap",
+    "unanswered",
+    "peak_inflight",
+    "users",
+)
 _INSTALLED = "_opsgate_extension"
 STOP_MESSAGE = "opsgate_stop"
 FINAL_MESSAGE = "opsgate_final"
@@ -74,6 +97,9 @@ class OpsgateExtension:
         self.result: LoadResult | None = None
         self.progress: Any = None
         self.supervisor = Supervisor(self)
+        self.open_settings: OpenSettings | None = None  # the open model (master, local)
+        self.open: OpenModel | None = None  # this process's arrivals (local, worker)
+        self._stop_requested = False
 
     # ---- options
 
@@ -142,17 +168,71 @@ class OpsgateExtension:
             min_samples=self.min_samples,
             grace_s=self.duration_option("opsgate_abort_grace", "5s"),
         )
+        self.open_settings = open_settings(self.option, self.environment)
+        if self.open_settings is not None:
+            self._configure_open(self.open_settings)
+
+    def _configure_open(self, settings: OpenSettings) -> None:
+        """Arrivals replace Locust's users; stages without --run-time set it."""
+        options = self.environment.parsed_options
+        if options is None:
+            return
+        if getattr(options, "num_users", None):
+            logger.info("opsgate: open model, so -u %s is ignored", options.num_users)
+        options.num_users = 0
+        stages_s = settings.schedule.stages_s
+        if stages_s and not getattr(options, "run_time", None):
+            options.run_time = max(1, math.ceil(stages_s))
+        self.recorder.corrected = True
 
     # ---- events
 
     def on_test_start(self, environment: Any, **_kw: Any) -> None:
         # Custom arguments reach a worker with each spawn message, after init.
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        self._start_open()
         self.recorder.reset()
         self.merger = SnapshotMerger()
         self.started = time.monotonic()
         self.started_wall = time.time()
         self.stopped = None
+        if self.open is not None:
+            self.open.start()
+
+    def _start_open(self) -> None:
+        """Plan this process's arrivals: all of them (local), or a worker's share."""
+        settings = self.open_settings
+        run_time = self.option("run_time")
+        if self.role == "master" and settings is not None:
+            runner = self.runner
+            workers = [node.id for node in runner.clients.ready + runner.clients.running]
+            workers += [node.id for node in runner.clients.spawning]
+            plans = settings.worker_plans(sorted(set(workers)), run_time)
+            # Custom options travel to the workers with each spawn job.
+            self.environment.parsed_options.opsgate_open_plan = plans
+            return
+        plan = None
+        if self.role == "local" and settings is not None:
+            plan = settings.plan(run_time)
+        elif self.role == "worker":
+            text = self.option("opsgate_open_plan")
+            if text:
+                plan = worker_plan(text, self.runner.client_id)
+                self.recorder.corrected = True
+                if plan is None:
+                    logger.warning("opsgate: this worker has no share of the open model's plan")
+        if plan is not None:
+            self.open = OpenModel(self.environment, plan, self._record_unanswered)
+
+    def _record_unanswered(self, waited_ms: float) -> None:
+        self.recorder.record(
+            "",
+            UNANSWERED_SCOPE,
+            None,
+            False,
+            error=f"no answer within the run and its {DRAIN_S:g} s drain",
+            corrected_ms=waited_ms,
+        )
 
     def on_request(
         self,
@@ -163,8 +243,12 @@ class OpsgateExtension:
         response: Any = None,
         **_kw: Any,
     ) -> None:
+        corrected = None
+        if self.open is not None and response_time is not None:
+            late = self.open.lateness_ms.get(gevent.getcurrent(), 0.0)
+            corrected = response_time + late
         if exception is None:
-            self.recorder.record(request_type, name, response_time, True)
+            self.recorder.record(request_type, name, response_time, True, corrected_ms=corrected)
             return
         self.recorder.record(
             request_type,
@@ -173,20 +257,33 @@ class OpsgateExtension:
             False,
             error=error_text(exception),
             transport_error=transport_failure(exception, response),
+            corrected_ms=corrected,
         )
 
     def on_test_stopping(self, environment: Any, **_kw: Any) -> None:
+        # Arrivals in flight get a drain to answer, unless a signal stops the run.
+        drain = self._stop_requested if self.role == "worker" else not self.health.interrupted
+        self.stop_arrivals(drain=drain)
         if self.role != "master" or self.health.interrupted or not self.workers_seen:
             return
         # Stop the workers' users first and collect their final snapshots, so the merged
         # counts are complete before Locust's master quits.
         self.runner.send_message(STOP_MESSAGE)
-        deadline = time.monotonic() + FINAL_REPORT_WAIT_S
+        wait = FINAL_REPORT_WAIT_S + (DRAIN_S if self.open_settings is not None else 0.0)
+        deadline = time.monotonic() + wait
         while self.merger.not_final() and time.monotonic() < deadline:
             gevent.sleep(0.05)
 
     def _on_stop_request(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        self._stop_requested = True
+        # Before runner.stop(), whose stack inspection holds the loop for a while.
+        self.stop_arrivals(drain=True)
         self.runner.stop()
+
+    def stop_arrivals(self, *, drain: bool) -> None:
+        """The open model: no more arrivals; those in flight may drain."""
+        if self.open is not None:
+            self.open.stop(drain=drain)
 
     def _on_final_snapshot(self, environment: Any, msg: Any, **_kw: Any) -> None:
         self.workers_seen.add(msg.node_id)
@@ -200,7 +297,10 @@ class OpsgateExtension:
             self.runner.send_message(FINAL_MESSAGE, self._snapshot(final=True))
 
     def _snapshot(self, now: float | None = None, *, final: bool) -> dict[str, Any]:
-        extra = {"cpu": self.cpu.to_dict() if self.cpu else {}}
+        extra = {
+            "cpu": self.cpu.to_dict() if self.cpu else {},
+            "open": self.open.figures(now) if self.open is not None else None,
+        }
         return self.recorder.snapshot(now, final=final, extra=extra)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
@@ -236,7 +336,31 @@ class OpsgateExtension:
         if self.role == "local":
             self.merger.add("local", self._snapshot(now, final=final))
         users = int(getattr(self.runner, "user_count", 0) or 0)
+        figures = self.merger.open_figures()
+        if figures is not None:
+            users = int(figures.get("inflight", 0))
         self.peak_users = max(self.peak_users, users)
+
+    @property
+    def judges_corrected(self) -> bool:
+        """True when SLOs read the open model's latencies from the intended start."""
+        return self.open_settings is not None and self.open_settings.judged == "corrected"
+
+    def model_figures(self) -> ModelFigures:
+        """The load model of the run and, for the open model, its arrival counts."""
+        settings = self.open_settings
+        if settings is None:
+            return ModelFigures()
+        figures = self.merger.open_figures() or {}
+        schedule = settings.schedule
+        return ModelFigures(
+            kind="open",
+            judged="corrected" if self.judges_corrected else "service",
+            rate=schedule.start_rate or None,
+            stages=[[stage.duration_s, stage.target] for stage in schedule.stages],
+            max_inflight=settings.max_inflight,
+            **{k: int(v) for k, v in figures.items() if k in _MODEL_COUNTS},
+        )
 
     # ---- result
 
@@ -249,7 +373,14 @@ class OpsgateExtension:
         if started and self.role == "local":
             self.collect(now, final=True)
         health = self.health
-        store = self.merger.store()
+        store = self.merger.store(corrected=self.judges_corrected)
+        if self.open_settings is not None:
+            health.behind, health.behind_generator = behind_reason(
+                self.merger.open_figures(),
+                self.open_settings.max_inflight,
+                tolerance_s=LATE_TOLERANCE_S,
+                limit=BEHIND_LIMIT,
+            )
         if started:
             health.saturated = health.saturated or self.supervisor.saturation()
         if started and self.role == "master":
@@ -282,7 +413,7 @@ class OpsgateExtension:
             now=now,
             run_time_s=run_time,
             warmup_s=self.recorder.warmup_bins,
-            users=self.option("num_users"),
+            users=None if self.open_settings is not None else self.option("num_users"),
             peak_users=self.peak_users,
             abort=self.abort,
             cpu=CpuFigures(
@@ -296,11 +427,17 @@ class OpsgateExtension:
                 requests=self.merger.worker_requests() if master else {},
                 late=self.merger.not_final() if master else [],
             ),
+            model=self.model_figures(),
             requests_total=requests_total,
             errors=self.merger.errors(),
             timeline=self.merger.timeline(),
         )
-        self.result = build_result(ending, store, results, health, decision)
+        both = (
+            (self.merger.store(), self.merger.store(corrected=True))
+            if self.open_settings is not None
+            else None
+        )
+        self.result = build_result(ending, store, results, health, decision, both=both)
         path = self.option("opsgate_result")
         if path:
             write_atomic(Path(path), self.result.to_json())

@@ -37,7 +37,14 @@ from .settings import (
     load_settings,
     settings_for,
 )
-from .terminal import ProgressPrinter, failure_message, slo_table, start_line
+from .terminal import (
+    ProgressPrinter,
+    failure_message,
+    latency_table,
+    model_note,
+    slo_table,
+    start_line,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -195,6 +202,9 @@ class LoadPlugin:
                 f"partial report in {folder}"
             )
             raise KeyboardInterrupt
+        if outcome.result is not None:
+            progress.line(latency_table(outcome.result))
+            get_state(self.config).add_note(model_note(item.label, outcome.result))
         self._judge(item, run, outcome, folder)
 
     def _judge(self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path) -> None:
@@ -262,7 +272,8 @@ class LoadPlugin:
         result = outcome.result
         if result is None:
             return
-        evidence.always.append(Attachment(name="load SLOs", kind="text", content=slo_table(result)))
+        tables = f"{slo_table(result)}\n\n{latency_table(result)}"
+        evidence.always.append(Attachment(name="load SLOs", kind="text", content=tables))
         title = f"{item.label}  {result.verdict.upper()}  {core.display_url}"
         svg = _chart_svg(result, redact(title))
         state.add_artifact(write_text(folder, CHART_FILE, svg))

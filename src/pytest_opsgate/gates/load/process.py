@@ -111,9 +111,9 @@ def locust_command(run: LoadRun) -> list[str]:
         str(run.locustfile),
         "--headless",
         "-u",
-        str(s.users),
+        "0" if s.open_model else str(s.users),
         "-r",
-        f"{s.effective_spawn_rate:g}",
+        "1" if s.open_model else f"{s.effective_spawn_rate:g}",
         "-t",
         f"{max(1, math.ceil(s.run_time_s))}s",
         "-H",
@@ -140,6 +140,12 @@ def locust_command(run: LoadRun) -> list[str]:
     ]
     for slo in s.slos:
         cmd += ["--opsgate-slo", slo.text]
+    if s.open_model:
+        if s.rate is not None:
+            cmd += ["--opsgate-rate", f"{s.rate:g}"]
+        if s.stages:
+            cmd += ["--opsgate-stages", s.stages_text]
+        cmd += ["--opsgate-max-inflight", str(s.max_inflight), "--opsgate-latency", s.latency]
     if s.workers:
         port = free_port()
         cmd += [

@@ -5,6 +5,11 @@ runner or a worker). Each request lands in the bin of the second it finished in;
 bin closes, its histograms are added to the cumulative per-endpoint histograms if the bin
 lies after the warmup, and the bin's merged histogram is kept (encoded) for the timeline.
 
+In the open model each request has two latencies: the *service* time Locust measured from
+the actual send, and the *corrected* one from the arrival's intended start (service time
+plus how late the arrival started). The recorder keeps both, in histograms of their own;
+in the closed model there is only the service time.
+
 A snapshot is cumulative: the master keeps the latest one of each worker and merges them,
 so a lost report costs nothing but timeline points, and the merged counts equal the sum
 of what the workers sent. Nothing here imports Locust.
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 BIN_S = 1.0
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 MAX_ERROR_KINDS = 50
 MAX_SCOPE_CACHE = 10_000
 # A target counts as down after this long of nothing but transport errors (no HTTP answer).
@@ -98,12 +103,13 @@ def scope_of(request_type: str, name: str) -> str:
 
 
 class _Acc:
-    """Histogram and counts of one scope, cumulative."""
+    """Histograms (service, corrected) and counts of one scope, cumulative."""
 
-    __slots__ = ("failures", "hist", "requests")
+    __slots__ = ("corrected", "failures", "hist", "requests")
 
-    def __init__(self) -> None:
+    def __init__(self, corrected: bool) -> None:
         self.hist = LatencyHistogram()
+        self.corrected = LatencyHistogram() if corrected else None
         self.requests = 0
         self.failures = 0
 
@@ -115,18 +121,29 @@ class _BinAcc:
     distinct value when the second is over, with the same microseconds, so nothing is lost.
     """
 
-    __slots__ = ("failures", "requests", "values")
+    __slots__ = ("corrected", "failures", "requests", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, corrected: bool) -> None:
         self.values: dict[int, int] = {}
+        self.corrected: dict[int, int] | None = {} if corrected else None
         self.requests = 0
         self.failures = 0
 
-    def histogram(self) -> LatencyHistogram:
-        hist = LatencyHistogram()
-        for us, count in self.values.items():
-            hist.record(max(0, us) / 1000, count)
-        return hist
+
+def _histogram(values: dict[int, int]) -> LatencyHistogram:
+    hist = LatencyHistogram()
+    for us, count in values.items():
+        hist.record(max(0, us) / 1000, count)
+    return hist
+
+
+def _micros(ms: float | None) -> int | None:
+    if ms is None:
+        return None
+    try:
+        return round(ms * 1000)
+    except (ValueError, OverflowError, TypeError):
+        return None  # NaN or infinity: a broken client timing, not a latency
 
 
 @dataclass
@@ -153,6 +170,7 @@ class RequestRecorder:
     """Records requests of one Locust process (see the module docstring)."""
 
     warmup_s: float = 0.0
+    corrected: bool = False  # the open model: keep latencies from the intended start too
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     started: float = 0.0
@@ -201,8 +219,13 @@ class RequestRecorder:
         error: str | None = None,
         transport_error: bool = False,
         now: float | None = None,
+        corrected_ms: float | None = None,
     ) -> None:
-        """Count one finished request; ``transport_error`` means no HTTP answer arrived."""
+        """Count one finished request; ``transport_error`` means no HTTP answer arrived.
+
+        ``corrected_ms`` is the open model's latency from the intended start (ignored in the
+        closed model).
+        """
         # The hot path of every request: keep it to a dict increment and a few stores.
         if self.finished_s is not None:
             return
@@ -211,15 +234,16 @@ class RequestRecorder:
         key = (request_type, name)
         acc = self._bin.get(key)
         if acc is None:
-            acc = self._bin[key] = _BinAcc()
-        if response_time_ms is not None:
-            try:
-                us = round(response_time_ms * 1000)
-            except (ValueError, OverflowError, TypeError):
-                us = None  # NaN or infinity: a broken client timing, not a latency
-            if us is not None:
-                values = acc.values
-                values[us] = values.get(us, 0) + 1
+            acc = self._bin[key] = _BinAcc(self.corrected)
+        us = _micros(response_time_ms)
+        if us is not None:
+            values = acc.values
+            values[us] = values.get(us, 0) + 1
+        corrected = acc.corrected
+        if corrected is not None:
+            cus = _micros(corrected_ms)
+            if cus is not None:
+                corrected[cus] = corrected.get(cus, 0) + 1
         acc.requests += 1
         self.requests_total += 1
         if ok:
@@ -272,22 +296,31 @@ class RequestRecorder:
         if not self._bin:
             return
         total = LatencyHistogram()
+        total_corrected = LatencyHistogram() if self.corrected else None
         requests = failures = 0
         measured = self._bin_index >= self.warmup_bins
         for (request_type, name), acc in self._bin.items():
-            hist = acc.histogram()
+            hist = _histogram(acc.values)
+            corrected = None if acc.corrected is None else _histogram(acc.corrected)
             total.merge(hist)
+            if total_corrected is not None and corrected is not None:
+                total_corrected.merge(corrected)
             requests += acc.requests
             failures += acc.failures
             if measured:
                 scope = self._scope(request_type, name)
                 cumulative = self._measured.get(scope)
                 if cumulative is None:
-                    cumulative = self._measured[scope] = _Acc()
+                    cumulative = self._measured[scope] = _Acc(self.corrected)
                 cumulative.hist.merge(hist)
+                if cumulative.corrected is not None and corrected is not None:
+                    cumulative.corrected.merge(corrected)
                 cumulative.requests += acc.requests
                 cumulative.failures += acc.failures
-        self._pending.append([self._bin_index, requests, failures, total.encode()])
+        encoded_corrected = None if total_corrected is None else total_corrected.encode()
+        self._pending.append(
+            [self._bin_index, requests, failures, total.encode(), encoded_corrected]
+        )
         self._bin = {}
 
     def tick(self, now: float | None = None) -> None:
@@ -317,12 +350,18 @@ class RequestRecorder:
             end = int((t - self.started) // BIN_S) * BIN_S
         return max(0.0, end - self.warmup_bins * BIN_S)
 
-    def measured_store(self, now: float | None = None) -> MetricsStore:
-        """Post-warmup requests of closed bins, per scope, with the measured window set."""
+    def measured_store(self, now: float | None = None, *, corrected: bool = False) -> MetricsStore:
+        """Post-warmup requests of closed bins, per scope, with the measured window set.
+
+        ``corrected`` picks the latencies from the intended start (the open model).
+        """
+        if corrected and not self.corrected:
+            raise ValueError("no corrected latencies in the closed model; ask for service times")
         window = self.window_s(now)
         store = MetricsStore()
         for scope, acc in self._measured.items():
-            stats = EndpointStats(acc.hist, acc.requests, acc.failures, window)
+            hist = acc.corrected if corrected and acc.corrected is not None else acc.hist
+            stats = EndpointStats(hist, acc.requests, acc.failures, window)
             store.add(scope, stats)
             store.set_window(scope, window)
         store.set_window(None, window)
@@ -346,6 +385,9 @@ class RequestRecorder:
         snap: dict[str, Any] = {
             "v": SNAPSHOT_VERSION,
             "store": self.measured_store(t).to_dict(),
+            "corrected": self.measured_store(t, corrected=True).to_dict()
+            if self.corrected
+            else None,
             "bins": bins,
             "elapsed_s": round(t - self.started, 3),
             "started_wall": self.started_wall,

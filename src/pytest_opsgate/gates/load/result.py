@@ -27,6 +27,7 @@ __all__ = [
     "EndpointRow",
     "ErrorCount",
     "LoadResult",
+    "ModelFigures",
     "ResultFormatError",
     "StopRecord",
     "TargetDown",
@@ -41,7 +42,7 @@ LoadVerdict = Literal["pass", "fail", "error", "aborted", "inconclusive"]
 
 
 _NESTED = frozenset(
-    ("abort", "target_down", "cpu", "workers", "slos", "endpoints", "errors", "timeline")
+    ("abort", "target_down", "cpu", "workers", "model", "slos", "endpoints", "errors", "timeline")
 )
 
 
@@ -104,8 +105,38 @@ class WorkerFigures:
 
 
 @dataclass(frozen=True)
+class ModelFigures:
+    """The load model: closed (users that wait for answers) or open (arrivals on a clock).
+
+    ``judged`` names the latency the SLOs read: ``service`` (from the actual send; the only
+    one the closed model has) or ``corrected`` (from each arrival's intended start). The
+    counts are the open model's arrivals, all workers added up.
+    """
+
+    kind: Literal["closed", "open"] = "closed"
+    judged: Literal["service", "corrected"] = "service"
+    rate: float | None = None
+    stages: list[list[float]] = field(default_factory=list)  # [duration_s, target] pairs
+    max_inflight: int | None = None
+    scheduled: int = 0
+    started: int = 0
+    late_generator: int = 0
+    late_cap: int = 0
+    missed: int = 0
+    missed_cap: int = 0
+    unanswered: int = 0
+    peak_inflight: int = 0
+    users: int = 0
+
+
+@dataclass(frozen=True)
 class EndpointRow:
-    """Figures of one scope (``all`` for the total): counts, rate and latency percentiles."""
+    """Figures of one scope (``all`` for the total): counts, rate and latency percentiles.
+
+    ``p50``..``mean`` are of the judged latency (:attr:`ModelFigures.judged`); ``service_*``
+    and ``corrected_*`` give both latencies side by side (``corrected_*`` is None in the
+    closed model).
+    """
 
     scope: str
     requests: int
@@ -119,6 +150,12 @@ class EndpointRow:
     p99: float | None = None
     max: float | None = None
     mean: float | None = None
+    service_p50: float | None = None
+    service_p95: float | None = None
+    service_p99: float | None = None
+    corrected_p50: float | None = None
+    corrected_p95: float | None = None
+    corrected_p99: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +169,8 @@ class ErrorCount:
 
 @dataclass(frozen=True)
 class TimelinePoint:
-    """One second of the run, all generators merged."""
+    """One second of the run, all generators merged: ``p*`` service times, ``corrected_*``
+    the open model's latencies from the intended start."""
 
     t: int
     requests: int
@@ -140,6 +178,9 @@ class TimelinePoint:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
+    corrected_p50: float | None = None
+    corrected_p95: float | None = None
+    corrected_p99: float | None = None
 
 
 @dataclass
@@ -148,7 +189,8 @@ class LoadResult:
 
     ``verdict`` and ``exit_code`` come from the gate's one decision table
     (:func:`pytest_opsgate.verdict.decide`); ``metrics`` is the judged traffic as a
-    :meth:`MetricsStore.to_dict`, merged over every worker.
+    :meth:`MetricsStore.to_dict`, merged over every worker. The open model also keeps both
+    latencies apart: ``service_metrics`` and ``corrected_metrics`` (None in the closed model).
     """
 
     locust_version: str
@@ -170,12 +212,15 @@ class LoadResult:
     target_down: TargetDown | None = None
     cpu: CpuFigures = field(default_factory=CpuFigures)
     workers: WorkerFigures = field(default_factory=WorkerFigures)
+    model: ModelFigures = field(default_factory=ModelFigures)
     requests_total: int = 0
     slos: list[SLOResult] = field(default_factory=list)
     endpoints: list[EndpointRow] = field(default_factory=list)
     errors: list[ErrorCount] = field(default_factory=list)
     timeline: list[TimelinePoint] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    service_metrics: dict[str, Any] | None = None
+    corrected_metrics: dict[str, Any] | None = None
     format: str = RESULT_FORMAT
 
     # ---- reading
@@ -185,6 +230,11 @@ class LoadResult:
         from ...measure.metrics import MetricsStore
 
         return MetricsStore.from_dict(self.metrics)
+
+    @property
+    def open_model(self) -> bool:
+        """True when arrivals ran on a clock (the open model)."""
+        return self.model.kind == "open"
 
     def total(self) -> EndpointRow | None:
         """The ``all`` row of :attr:`endpoints`."""
@@ -196,7 +246,7 @@ class LoadResult:
         """Plain data for JSON; :meth:`from_dict` rebuilds an equal result."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["slos"] = [result.to_dict() for result in self.slos]
-        for name in ("abort", "target_down", "cpu", "workers"):
+        for name in ("abort", "target_down", "cpu", "workers", "model"):
             value = data[name]
             data[name] = None if value is None else dataclasses.asdict(value)
         for name in ("endpoints", "errors", "timeline"):
@@ -210,8 +260,8 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         """The result without its bulky parts (histograms, timeline), for reports."""
         data = self.to_dict()
-        data.pop("metrics", None)
-        data.pop("timeline", None)
+        for bulky in ("metrics", "service_metrics", "corrected_metrics", "timeline"):
+            data.pop(bulky, None)
         return data
 
     @classmethod
@@ -237,6 +287,7 @@ class LoadResult:
                 target_down=_optional(TargetDown, data.get("target_down"), "target_down"),
                 cpu=_flat(CpuFigures, data.get("cpu", {}), "cpu"),
                 workers=_flat(WorkerFigures, data.get("workers", {}), "workers"),
+                model=_flat(ModelFigures, data.get("model", {}), "model"),
                 slos=[SLOResult.from_dict(item) for item in data.get("slos", [])],
                 endpoints=[_flat(EndpointRow, r, "endpoint") for r in data.get("endpoints", [])],
                 errors=[_flat(ErrorCount, e, "error") for e in data.get("errors", [])],

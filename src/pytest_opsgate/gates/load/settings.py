@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pytest
 
     from ...slo.evaluate import SLO
+    from .arrivals import Stage
 
 # Defaults come from the one options table; these names only read it.
 DEFAULT_USERS: int = BY_NAME["users"].default
@@ -24,8 +25,30 @@ DEFAULT_RUN_TIME_S: float = BY_NAME["run-time"].default
 DEFAULT_ABORT_GRACE_S: float = BY_NAME["load-abort-grace"].default
 DEFAULT_WORKERS_WAIT_S: float = BY_NAME["load-workers-wait"].default
 DEFAULT_BIND: tuple[str, int] = BY_NAME["load-bind"].default
+DEFAULT_MAX_INFLIGHT: int = BY_NAME["load-max-inflight"].default
 LOCUSTFILE_DIR = "locustfiles"
-PER_FILE_KEYS = ("users", "spawn_rate", "run_time", "warmup", "slo")
+PER_FILE_KEYS = (
+    "users",
+    "spawn_rate",
+    "run_time",
+    "warmup",
+    "slo",
+    "rate",
+    "stages",
+    "max_inflight",
+    "latency",
+)
+# [tool.opsgate.load.locustfiles."<name>"] key -> (option, LoadSettings field)
+_PER_FILE_FIELDS = {
+    "users": ("users", "users"),
+    "spawn_rate": ("spawn-rate", "spawn_rate"),
+    "run_time": ("run-time", "run_time_s"),
+    "warmup": ("load-warmup", "warmup_s"),
+    "rate": ("load-rate", "rate"),
+    "stages": ("load-stages", "stages"),
+    "max_inflight": ("load-max-inflight", "max_inflight"),
+    "latency": ("load-latency", "latency"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,21 @@ class LoadSettings:
     workers_wait_s: float = DEFAULT_WORKERS_WAIT_S
     allow_hosts: tuple[str, ...] = ()
     locust_args: tuple[str, ...] = ()
+    rate: float | None = None  # the open model: arrivals per second
+    stages: tuple[Stage, ...] = ()
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    latency: str = "corrected"
+    run_time_given: bool = True  # False: the run time defaults to the stages' total
+
+    @property
+    def open_model(self) -> bool:
+        """True when arrivals run on a clock (``--gate-load-rate`` or ``--gate-load-stages``)."""
+        return self.rate is not None or bool(self.stages)
+
+    @property
+    def stages_text(self) -> str:
+        """The stages as ``--gate-load-stages`` spells them."""
+        return ",".join(f"{stage.duration_s:g}s:{stage.target:g}/s" for stage in self.stages)
 
     @property
     def effective_spawn_rate(self) -> float:
@@ -212,6 +250,11 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         *_parse_slos(_slo_texts(common.get("slo"), "[tool.opsgate.load]"), "[tool.opsgate.load]"),
     ]
     settings = LoadSettings(
+        rate=pick("load-rate", "rate"),
+        stages=pick("load-stages", "stages") or (),
+        max_inflight=pick("load-max-inflight", "max_inflight"),
+        latency=pick("load-latency", "latency"),
+        run_time_given="run_time" in common or _given(config, "run-time"),
         users=pick("users", "users"),
         spawn_rate=pick("spawn-rate", "spawn_rate"),
         run_time_s=pick("run-time", "run_time"),
@@ -226,7 +269,30 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         allow_hosts=tuple(cfg.option_value(config, "allow-host")),
         locust_args=_checked_locust_args(cfg.option_value(config, "locust-arg")),
     )
+    if settings.open_model and (_given(config, "users") or "users" in common):
+        raise GateUsageError(
+            "--gate-users and --gate-load-rate/--gate-load-stages exclude each other: users "
+            "are the closed model, a rate the open model; pass one of them"
+        )
+    settings = with_stages_run_time(settings)
     check_consistency(settings, "")
+    return settings
+
+
+def _given(config: pytest.Config, name: str) -> bool:
+    """True when the command line, the environment or the ini file sets the option."""
+    from ...settings import option_given
+
+    if option_given(config, name):
+        return True
+    return config.getini(BY_NAME[name].ini) not in (None, "", [])
+
+
+def with_stages_run_time(settings: LoadSettings) -> LoadSettings:
+    """Stages without a run time of their own run exactly as long as the stages."""
+    if settings.stages and not settings.run_time_given:
+        total = sum(stage.duration_s for stage in settings.stages)
+        return replace(settings, run_time_s=max(1.0, total))
     return settings
 
 
@@ -270,21 +336,17 @@ def settings_for(config: pytest.Config, base: LoadSettings, locustfile: Path) ->
             f"{origin}: unknown key {', '.join(unknown)}; use {', '.join(PER_FILE_KEYS)}"
         )
     changes: dict[str, Any] = {}
-    fields = {
-        "users": ("users", "users"),
-        "spawn_rate": ("spawn-rate", "spawn_rate"),
-        "run_time": ("run-time", "run_time_s"),
-        "warmup": ("load-warmup", "warmup_s"),
-    }
-    for key, (option, attr) in fields.items():
+    for key, (option, attr) in _PER_FILE_FIELDS.items():
         if key in table and not option_given(config, option):
             try:
                 changes[attr] = BY_NAME[option].parse(str(table[key]))
             except ValueError as exc:
                 raise GateUsageError(f"{origin} {key}: {exc}") from None
+    if "run_time" in table:
+        changes["run_time_given"] = True
     if "slo" in table:
         changes["slos"] = (*base.slos, *_parse_slos(_slo_texts(table["slo"], origin), origin))
-    settings = replace(base, **changes) if changes else base
+    settings = with_stages_run_time(replace(base, **changes) if changes else base)
     check_consistency(settings, f" for {locustfile.name}")
     return settings
 
@@ -298,6 +360,13 @@ def check_consistency(settings: LoadSettings, where: str) -> None:
         )
     if settings.run_time_s <= 0:
         raise GateUsageError(f"--gate-run-time must be above 0{where}; pass e.g. 30s")
+    stages_s = sum(stage.duration_s for stage in settings.stages)
+    if stages_s > settings.run_time_s:
+        raise GateUsageError(
+            f"--gate-run-time {settings.run_time_s:g}s{where} is shorter than the "
+            f"{stages_s:g} s of --gate-load-stages; lengthen the run time or drop it (the "
+            "stages' total is the default)"
+        )
     if settings.workers and settings.expect_workers:
         raise GateUsageError(
             "--gate-load-workers and --gate-load-expect-workers exclude each other; local "

@@ -52,6 +52,7 @@ class Supervisor:
             if reason:
                 ext.abort = StopRecord(kind=kind, reason=reason, at_s=round(now - ext.started, 3))
                 logger.error("opsgate: stopping the load early: %s", reason)
+                ext.stop_arrivals(drain=True)
                 gevent.spawn(runner.quit)
                 return
 
@@ -176,6 +177,7 @@ class Supervisor:
             if os.getppid() != parent:
                 logger.error("opsgate: the pytest process is gone; stopping the load")
                 self.ext.health.interrupted = "the pytest process that started Locust is gone"
+                self.ext.stop_arrivals(drain=False)
                 gevent.spawn(self.ext.runner.quit)
                 return
 
@@ -188,13 +190,20 @@ class Supervisor:
         if handle is None or ext.started is None:
             return
         stats = ext.runner.stats.total
+        elapsed = now - ext.started
         line = {
-            "t": round(now - ext.started, 2),
+            "t": round(elapsed, 2),
             "users": int(getattr(ext.runner, "user_count", 0) or 0),
             "rps": ext.merger.recent_rps(),
             "requests": int(stats.num_requests),
             "failures": int(stats.num_failures),
-            "p95": ext.merger.recent_percentile(95.0),
+            "p95": ext.merger.recent_percentile(95.0, corrected=ext.judges_corrected),
             "workers": len(ext.workers_seen) if ext.role == "master" else None,
         }
+        settings = ext.open_settings
+        if settings is not None:
+            figures = ext.merger.open_figures() or {}
+            line["rate"] = round(settings.schedule.rate_at(elapsed), 2)
+            line["inflight"] = int(figures.get("inflight", 0))
+            line["service_p95"] = ext.merger.recent_percentile(95.0)
         handle.write(json.dumps(line) + "\n")
