@@ -338,3 +338,26 @@ def test_the_worst_case_stop_fits_the_five_seconds_faults_md_allows() -> None:
     from pytest_opsgate.gates.load.process import KILL_WAIT_S, POLL_S, STOP_WAIT_S
 
     assert STOP_WAIT_S + KILL_WAIT_S + 2 * POLL_S <= 5.0
+
+
+def test_adding_workers_stores_equals_merging_them() -> None:
+    from pytest_opsgate.gates.load.merge import _added
+    from pytest_opsgate.measure.metrics import MetricsStore
+
+    rng = random.Random(11)
+    stores = []
+    for worker in range(3):
+        rec, clock = recorder()
+        for index in range(400):
+            clock.now = rec.started + index / 100
+            rec.record("GET", rng.choice(["/a", "/b"]), rng.uniform(1, 50), rng.random() > 0.05)
+        rec.finish(rec.started + 4.0 + worker)
+        stores.append(rec.measured_store())
+    merged = MetricsStore()
+    for store in stores:
+        merged.merge(store)
+    added = _added(stores)
+    assert added.scopes() == merged.scopes()
+    for scope in merged.scopes():
+        assert added.get(scope) == merged.get(scope)
+    assert added.total() == merged.total()

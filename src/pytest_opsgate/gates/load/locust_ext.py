@@ -243,13 +243,30 @@ class OpsgateExtension:
         response: Any = None,
         **_kw: Any,
     ) -> None:
+        # Every request passes here: no keyword arguments and no lookups on the fast path.
+        if self.open is None:
+            if exception is None:
+                self.recorder.record(request_type, name, response_time, True)
+                return
+            self._record_failure(request_type, name, response_time, exception, response, None)
+            return
         corrected = None
-        if self.open is not None and response_time is not None:
-            late = self.open.lateness_ms.get(gevent.getcurrent(), 0.0)
-            corrected = response_time + late
+        if response_time is not None:
+            corrected = response_time + self.open.lateness_ms.get(gevent.getcurrent(), 0.0)
         if exception is None:
             self.recorder.record(request_type, name, response_time, True, corrected_ms=corrected)
             return
+        self._record_failure(request_type, name, response_time, exception, response, corrected)
+
+    def _record_failure(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        exception: Any,
+        response: Any,
+        corrected: float | None,
+    ) -> None:
         self.recorder.record(
             request_type,
             name,
@@ -296,12 +313,14 @@ class OpsgateExtension:
         if self.role == "worker" and self.started is not None:
             self.runner.send_message(FINAL_MESSAGE, self._snapshot(final=True))
 
-    def _snapshot(self, now: float | None = None, *, final: bool) -> dict[str, Any]:
+    def _snapshot(
+        self, now: float | None = None, *, final: bool, plain: bool = True
+    ) -> dict[str, Any]:
         extra = {
             "cpu": self.cpu.to_dict() if self.cpu else {},
             "open": self.open.figures(now) if self.open is not None else None,
         }
-        return self.recorder.snapshot(now, final=final, extra=extra)
+        return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         data[REPORT_KEY] = self._snapshot(final=self.stopped is not None)
@@ -334,7 +353,7 @@ class OpsgateExtension:
     def collect(self, now: float, *, final: bool) -> None:
         """Bring the local runner's own requests into the merger; note the peak of users."""
         if self.role == "local":
-            self.merger.add("local", self._snapshot(now, final=final))
+            self.merger.add("local", self._snapshot(now, final=final, plain=False))
         users = int(getattr(self.runner, "user_count", 0) or 0)
         figures = self.merger.open_figures()
         if figures is not None:

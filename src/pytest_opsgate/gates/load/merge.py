@@ -16,6 +16,28 @@ from .recorder import DOWN_AFTER_S, DOWN_MIN_FAILURES
 __all__ = ["SnapshotMerger"]
 
 
+def _added(stores: list[MetricsStore]) -> MetricsStore:
+    """Workers' stores added up: histograms and counts add, windows overlap (the largest).
+
+    ``MetricsStore.merge`` would encode and decode every histogram once more; these stores
+    are already fresh copies, so their series are added as they are.
+    """
+    merged = MetricsStore()
+    windows: dict[str, float] = {}
+    total_window = 0.0
+    for store in stores:
+        total_window = max(total_window, store.total().window_s)
+        for scope in store.scopes():
+            stats = store.get(scope)
+            if stats is not None:
+                merged.add(scope, stats)
+                windows[scope] = max(windows.get(scope, 0.0), stats.window_s)
+    for scope, window in windows.items():
+        merged.set_window(scope, window)
+    merged.set_window(None, total_window)
+    return merged
+
+
 class SnapshotMerger:
     """The latest snapshot of each worker, merged on demand."""
 
@@ -36,13 +58,17 @@ class SnapshotMerger:
         ``corrected`` picks the open model's latencies from the intended start; a worker
         that sent none (a closed-model worker) makes that a ValueError, never a quiet mix.
         """
-        merged = MetricsStore()
+        stores = []
         for worker, snapshot in self.latest.items():
             data = snapshot.get("corrected" if corrected else "store")
             if data is None and corrected:
                 raise ValueError(f"worker {worker} sent no corrected latencies")
-            merged.merge(MetricsStore.from_dict(data or {}))
-        return merged
+            stores.append(
+                data if isinstance(data, MetricsStore) else MetricsStore.from_dict(data or {})
+            )
+        if len(stores) == 1:
+            return stores[0]  # built afresh for each snapshot: nobody else holds it
+        return _added(stores)
 
     def open_figures(self) -> dict[str, Any] | None:
         """The open model's arrival counts of every worker added up (None: closed model)."""
