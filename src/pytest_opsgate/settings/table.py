@@ -169,8 +169,13 @@ OPTIONS: tuple[Option, ...] = (
          default="corrected", metavar="BASIS", shown_default="corrected"),
     load("load-slo", "SLO for load tests only, repeatable (--gate-slo applies too)",
          parse=slo_expression, kind="list", metavar="EXPR"),
-    load("load-abort-grace", "how long an [abort] SLO may stay broken before the load stops",
-         parse=duration, default=5.0, metavar="DURATION", shown_default="5s"),
+    load("load-early-pass", "stop a load test early with PASS once every SLO is held with "
+         "98 % confidence (a sequential test; guards and --gate-min-samples included); an SLO "
+         "lost with 98 % confidence always stops it early with FAIL", parse=truthy,
+         default=False, kind="flag", shown_default="off"),
+    load("load-abort-grace", "deprecated, no effect: an SLO lost with 98 % confidence stops "
+         "the load early, no grace period or [abort] needed", parse=duration, default=5.0,
+         metavar="DURATION", shown_default="5s"),
     load("load-workers", "run Locust distributed: one master and N local workers (auto = "
          "cores)", parse=worker_count, default=0, metavar="N|auto"),
     load("load-expect-workers", "wait for N external workers (locust --worker --master-host "

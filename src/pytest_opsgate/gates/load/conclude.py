@@ -40,7 +40,7 @@ def run_status(health: Health, abort: StopRecord | None, started: bool) -> Statu
     if health.interrupted:
         return "interrupted"
     if abort is not None:
-        return "aborted"
+        return "passed_early" if abort.kind == "early_pass" else "aborted"
     return "completed" if started else "not_started"
 
 

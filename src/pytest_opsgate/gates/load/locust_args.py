@@ -34,7 +34,14 @@ def add_arguments(parser: Any) -> None:
         "--opsgate-abort-grace",
         default="5s",
         metavar="DURATION",
-        help="how long an [abort] SLO may stay broken",
+        help="deprecated, ignored: SLOs stop the load early when lost with 98%% confidence",
+        **hidden,
+    )
+    parser.add_argument(
+        "--opsgate-early-pass",
+        action="store_true",
+        default=False,
+        help="stop early with PASS once every SLO is held with 98%% confidence",
         **hidden,
     )
     parser.add_argument(

@@ -32,7 +32,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from ...report.files import write_atomic
 from ...settings import strip_credentials
 from ...slo.evaluate import SLOSyntaxError, parse_duration, parse_slo
-from .conclude import Ending, build_result, ended_early, judge, summary_text
+from .conclude import Ending, build_result, ended_early, judge, summary_text, with_reason
+from .early import EarlyJudge
 from .locust_args import add_arguments, locustfile_slos
 from .merge import SnapshotMerger
 from .monitor import CpuMonitor
@@ -86,6 +87,7 @@ class OpsgateExtension:
         self.slos: list[Any] = []
         self.min_samples = 1
         self.watch: AbortWatch | None = None
+        self.early: EarlyJudge | None = None
         self.health = Health()
         self.abort: StopRecord | None = None
         self.started: float | None = None
@@ -163,10 +165,11 @@ class OpsgateExtension:
         self.slos = judged_slos(list(dict.fromkeys(slos)), default_guard=default)
         self.min_samples = int(self.option("opsgate_min_samples", 1) or 1)
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
-        self.watch = AbortWatch(
+        self.watch = AbortWatch(self.slos, min_samples=self.min_samples)
+        self.early = EarlyJudge(
             self.slos,
             min_samples=self.min_samples,
-            grace_s=self.duration_option("opsgate_abort_grace", "5s"),
+            early_pass=bool(self.option("opsgate_early_pass", False)),
         )
         self.open_settings = open_settings(self.option, self.environment)
         if self.open_settings is not None:
@@ -417,7 +420,7 @@ class OpsgateExtension:
             abort=self.abort,
             health=health,
         )
-        results = judge(self.slos, store, health, self.min_samples)
+        results = self._annotated(judge(self.slos, store, health, self.min_samples))
         requests_total = self.merger.requests_total()
         decision = decide_load(results, health, requests_total)
         host = getattr(self.environment, "host", None)
@@ -460,6 +463,21 @@ class OpsgateExtension:
         path = self.option("opsgate_result")
         if path:
             write_atomic(Path(path), self.result.to_json())
+
+    def _annotated(self, results: list[Any]) -> list[Any]:
+        """Say in the SLO rows what the early decisions found, when they stopped the run."""
+        early = self.early
+        if early is None or self.abort is None:
+            return results
+        notes = dict(early.secured) if self.abort.kind == "early_pass" else {}
+        if self.health.lost and early.lost_slo:
+            notes = {early.lost_slo: f"lost early: {self.health.lost}"}
+        else:
+            notes = {text: f"held early: {why}" for text, why in notes.items()}
+        return [
+            with_reason(result, notes[result.slo.text]) if result.slo.text in notes else result
+            for result in results
+        ]
 
     def exit_code(self) -> int:
         """0 pass, 1 fail, 2 aborted, 11 error (the result must be final)."""

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...slo.evaluate import OPS, evaluate_slo, resolve_stats
+from ...slo.evaluate import OPS, resolve_stats
 from ...verdict import Evidence, PhaseEvidence, SLOEvidence, decide
 
 if TYPE_CHECKING:
@@ -27,34 +27,25 @@ PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 @dataclass
 class AbortWatch:
-    """Decides, while the load runs, that going on is pointless (see :meth:`check`)."""
+    """Decides, while the load runs, that an error-rate budget can no longer be met."""
 
     slos: list[SLO]
     min_samples: int = 1
-    grace_s: float = 5.0
-    broken_since: dict[int, float] = field(default_factory=dict)
 
     def check(self, store: MetricsStore, now_s: float, remaining_s: float | None) -> str | None:
         """A reason to stop now, or None.
 
-        Two rules: an error-rate budget that cannot be met even if every request still to
-        come succeeds (at up to twice the current rate for the rest of the run), and an SLO
-        marked ``[abort]`` that has stayed broken for the grace period.
+        An error-rate budget that cannot be met even if every request still to come
+        succeeds (at up to twice the current rate for the rest of the run). The statistical
+        early decisions, which need no projection, are :class:`.early.EarlyJudge`'s.
         """
-        for index, slo in enumerate(self.slos):
-            if slo.statistic == "error_rate" and slo.op in ("<", "<=") and remaining_s is not None:
+        if remaining_s is None:
+            return None
+        for slo in self.slos:
+            if slo.statistic == "error_rate" and slo.op in ("<", "<="):
                 reason = self._hopeless_error_rate(slo, store, remaining_s)
                 if reason:
                     return reason
-            if not slo.abort:
-                continue
-            result = evaluate_slo(slo, store, min_samples=self.min_samples)
-            if result.verdict != "failed":
-                self.broken_since.pop(index, None)
-                continue
-            since = self.broken_since.setdefault(index, now_s)
-            if now_s - since >= self.grace_s:
-                return f"{slo.text!r} broken for {now_s - since:.1f} s: {result.reason}"
         return None
 
     def _hopeless_error_rate(self, slo: SLO, store: MetricsStore, remaining_s: float) -> str:
@@ -86,6 +77,7 @@ class Health:
     interrupted: str | None = None  # the signal that stopped the run, in words
     ended_early: str | None = None  # the run stopped before its run time, not by the gate
     behind: str | None = None  # the open model's generator fell behind its schedule
+    lost: str | None = None  # an SLO the early decisions found lost (the run stopped)
     behind_generator: bool = False  # ...because of the generator itself, not a full cap
     started: bool = True
 
@@ -163,7 +155,10 @@ def load_evidence(results: list[SLOResult], health: Health, requests_total: int)
         errors.append(health.ended_early)
     if health.started and requests_total == 0 and not health.config_error:
         errors.append("insufficient samples: no request was sent")
-    failures = []
+    failures: list[str] = []
+    if health.lost is not None:
+        # Lost on the generator's own numbers is not the service's failure.
+        (errors if health.untrusted else failures).append(f"lost early: {health.lost}")
     if health.target_down is not None:
         down = health.target_down
         failures.append(f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}")

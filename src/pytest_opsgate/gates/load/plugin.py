@@ -34,6 +34,7 @@ from .settings import (
     LoadSettings,
     check_load_target,
     discover_locustfiles,
+    given_anywhere,
     load_settings,
     settings_for,
 )
@@ -87,10 +88,32 @@ def register(config: pytest.Config) -> None:
             settings_for(config, settings, path)
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _warn_deprecated(config, settings)
     # What pytest collects: the test paths it chose, and the locustfiles besides them.
     given = {str(arg) for arg in config.args}
     config.args.extend(str(path) for path in locustfiles if str(path) not in given)
     config.pluginmanager.register(LoadPlugin(config, settings, locustfiles), "opsgate-load")
+
+
+DEPRECATED_GRACE = (
+    "--gate-load-abort-grace is deprecated and has no effect: the load gate now stops a load "
+    "test early as soon as an SLO is lost with 98 % confidence (a sequential test, safe to "
+    "look at every second), with no grace period; remove the option"
+)
+DEPRECATED_ABORT = (
+    "[abort] on the load SLO {text!r} is no longer needed: every load SLO now stops the load "
+    "early once it is lost with 98 % confidence"
+)
+
+
+def _warn_deprecated(config: pytest.Config, settings: LoadSettings) -> None:
+    """The grace-period rule is gone; say so to those who still configure it."""
+    if given_anywhere(config, "load-abort-grace"):
+        config.issue_config_time_warning(pytest.PytestDeprecationWarning(DEPRECATED_GRACE), 2)
+    for slo in settings.slos:
+        if slo.abort:
+            warning = pytest.PytestDeprecationWarning(DEPRECATED_ABORT.format(text=slo.text))
+            config.issue_config_time_warning(warning, 2)
 
 
 class LocustfileItem(pytest.Item):
@@ -205,6 +228,9 @@ class LoadPlugin:
         if outcome.result is not None:
             progress.line(latency_table(outcome.result))
             get_state(self.config).add_note(model_note(item.label, outcome.result))
+            abort = outcome.result.abort
+            if abort is not None and abort.kind == "early_pass":
+                progress.line(f"opsgate: load {item.label} at t={abort.at_s:.1f} s: {abort.reason}")
         self._judge(item, run, outcome, folder)
 
     def _judge(self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path) -> None:

@@ -133,13 +133,13 @@ def locust_command(run: LoadRun) -> list[str]:
         f"{s.warmup_s:g}",
         "--opsgate-min-samples",
         str(s.min_samples),
-        "--opsgate-abort-grace",
-        f"{s.abort_grace_s:g}",
         "--opsgate-workers-wait",
         f"{s.workers_wait_s:g}",
     ]
     for slo in s.slos:
         cmd += ["--opsgate-slo", slo.text]
+    if s.early_pass:
+        cmd.append("--opsgate-early-pass")
     if s.open_model:
         if s.rate is not None:
             cmd += ["--opsgate-rate", f"{s.rate:g}"]

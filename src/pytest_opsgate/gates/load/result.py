@@ -37,7 +37,7 @@ __all__ = [
 
 RESULT_FORMAT = "opsgate-load-result/2"
 
-Status = Literal["completed", "aborted", "interrupted", "not_started"]
+Status = Literal["completed", "aborted", "passed_early", "interrupted", "not_started"]
 LoadVerdict = Literal["pass", "fail", "error", "aborted", "inconclusive"]
 
 
@@ -69,7 +69,7 @@ def _optional(cls: Any, data: Any, what: str) -> Any:
 class StopRecord:
     """Why the gate stopped the load before its run time: kind, reason, seconds in."""
 
-    kind: str  # slo, target, worker_lost, early_pass
+    kind: str  # slo (an SLO lost or hopeless), target, worker_lost, early_pass
     reason: str
     at_s: float
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 # Defaults come from the one options table; these names only read it.
 DEFAULT_USERS: int = BY_NAME["users"].default
 DEFAULT_RUN_TIME_S: float = BY_NAME["run-time"].default
-DEFAULT_ABORT_GRACE_S: float = BY_NAME["load-abort-grace"].default
 DEFAULT_WORKERS_WAIT_S: float = BY_NAME["load-workers-wait"].default
 DEFAULT_BIND: tuple[str, int] = BY_NAME["load-bind"].default
 DEFAULT_MAX_INFLIGHT: int = BY_NAME["load-max-inflight"].default
@@ -61,7 +60,7 @@ class LoadSettings:
     warmup_s: float = 0.0
     slos: tuple[SLO, ...] = ()
     min_samples: int = 1
-    abort_grace_s: float = DEFAULT_ABORT_GRACE_S
+    early_pass: bool = False
     workers: int = 0
     expect_workers: int = 0
     bind: tuple[str, int] = DEFAULT_BIND
@@ -254,14 +253,14 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         stages=pick("load-stages", "stages") or (),
         max_inflight=pick("load-max-inflight", "max_inflight"),
         latency=pick("load-latency", "latency"),
-        run_time_given="run_time" in common or _given(config, "run-time"),
+        run_time_given="run_time" in common or given_anywhere(config, "run-time"),
         users=pick("users", "users"),
         spawn_rate=pick("spawn-rate", "spawn_rate"),
         run_time_s=pick("run-time", "run_time"),
         warmup_s=pick("load-warmup", "warmup"),
         slos=tuple(slos),
         min_samples=core.min_samples,
-        abort_grace_s=pick("load-abort-grace", "abort_grace"),
+        early_pass=pick("load-early-pass", "early_pass"),
         workers=pick("load-workers", "workers"),
         expect_workers=pick("load-expect-workers", "expect_workers"),
         bind=pick("load-bind", "bind"),
@@ -269,7 +268,7 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         allow_hosts=tuple(cfg.option_value(config, "allow-host")),
         locust_args=_checked_locust_args(cfg.option_value(config, "locust-arg")),
     )
-    if settings.open_model and (_given(config, "users") or "users" in common):
+    if settings.open_model and (given_anywhere(config, "users") or "users" in common):
         raise GateUsageError(
             "--gate-users and --gate-load-rate/--gate-load-stages exclude each other: users "
             "are the closed model, a rate the open model; pass one of them"
@@ -279,7 +278,7 @@ def load_settings(config: pytest.Config) -> LoadSettings:
     return settings
 
 
-def _given(config: pytest.Config, name: str) -> bool:
+def given_anywhere(config: pytest.Config, name: str) -> bool:
     """True when the command line, the environment or the ini file sets the option."""
     from ...settings import option_given
 

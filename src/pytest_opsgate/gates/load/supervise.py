@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from .monitor import CPU_BUSY_SAMPLES
+from .open_model import BEHIND_LIMIT, LATE_TOLERANCE_S
+from .outcome import behind_reason
 from .result import StopRecord
 
 if TYPE_CHECKING:
@@ -78,18 +81,75 @@ class Supervisor:
             return f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}", "target"
         assert ext.watch is not None
         assert ext.started is not None
-        reason = ext.watch.check(ext.merger.store(), now - ext.started, self.remaining_s(now))
+        store = ext.merger.store(corrected=ext.judges_corrected)
+        reason = ext.watch.check(store, now - ext.started, self.remaining_s(now))
+        early = ext.early
+        # Early decisions judge latencies: only once every generator is known not to be
+        # saturated (its CPU monitor needs a few seconds), or its own slowness could decide.
+        decision = early.check(store) if early is not None and self.generators_vouched() else None
+        if early is not None and decision is not None and decision.outcome == "fail":
+            if not reason:
+                confidence = f"{(1 - early.alpha) * 100:g} %"
+                reason = f"{decision.slo} is lost with {confidence} confidence"
+            ext.health.lost = decision.reason
         if reason:
             # A hopeless error rate of a target that only refuses is its death: say so.
             down = ext.merger.target_down(at_end=True)
             if down is not None:
                 ext.health.target_down = down
+                ext.health.lost = None
                 return (
                     f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}",
                     "target",
                 )
             return reason, "slo"
+        if decision is not None and decision.outcome == "pass":
+            spoiler = self.early_pass_spoiler()
+            if spoiler is None:
+                return f"passed early: {decision.reason}", "early_pass"
+            logger.info("opsgate: every SLO is held, but no early pass: %s", spoiler)
         return None, ""
+
+    def generators_vouched(self) -> bool:
+        """Every generator process has sampled its CPU long enough and is not busy now."""
+        ext = self.ext
+        if ext.cpu is None or (ext.role != "master" and not ext.cpu.vouched):
+            return False
+        if ext.role == "master" and (ext.cpu.saturated or ext.cpu.busy_streak):
+            return False
+        reports = [s.get("cpu", {}) for s in ext.merger.latest.values()]
+        if ext.role == "master" and not reports:
+            return False
+        return all(
+            int(r.get("samples", 0)) >= CPU_BUSY_SAMPLES
+            and not r.get("busy_streak")
+            and not r.get("saturated")
+            for r in reports
+            if r
+        )
+
+    def early_pass_spoiler(self) -> str | None:
+        """What keeps a run whose SLOs are held from stopping early with PASS, if anything.
+
+        The verdict at the end checks all of it again; this only avoids stopping a run
+        that would not pass anyway.
+        """
+        ext = self.ext
+        if self.saturation():
+            return "the load generator is saturated"
+        if ext.merger.target_down(at_end=True) is not None:
+            return "the target answers nothing right now"
+        settings = ext.open_settings
+        if settings is not None:
+            behind, _generator = behind_reason(
+                ext.merger.open_figures(),
+                settings.max_inflight,
+                tolerance_s=LATE_TOLERANCE_S,
+                limit=BEHIND_LIMIT,
+            )
+            if behind:
+                return behind
+        return None
 
     # ---- generators and workers
 
