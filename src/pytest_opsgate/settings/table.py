@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
 from ..gates.load.options import (
+    baseline_url,
     bind_address,
     latency_basis,
     positive_float,
@@ -203,6 +204,9 @@ OPTIONS: tuple[Option, ...] = (
     stack("baseline", "compare per-endpoint latency and errors with an earlier gate.json; no "
           "endpoint in common, or one this run never requested, is an ERROR",
           metavar="GATE_JSON"),
+    stack("baseline-url", "a live baseline target measured side by side with --base-url (the "
+          "load gate runs the same load against both, at half rate or half the users each); "
+          "loopback only unless --gate-allow-host names it", parse=baseline_url, metavar="URL"),
     stack("baseline-partial", "compare only the endpoints both runs measured",
           parse=truthy, default=False, kind="flag", shown_default="off"),
     stack("save-baseline", "write this run's gate.json there on PASS", metavar="PATH"),

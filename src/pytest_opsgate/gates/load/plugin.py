@@ -35,6 +35,7 @@ from .settings import (
     check_load_target,
     discover_locustfiles,
     given_anywhere,
+    halved,
     load_settings,
     settings_for,
 )
@@ -78,11 +79,28 @@ def register(config: pytest.Config) -> None:
     """Called by the core when --gate selects load: check everything before any request."""
     if importlib.util.find_spec("locust") is None:
         raise pytest.UsageError(f"--gate=load needs Locust; install it with {INSTALL_HINT}")
+    from ...settings import option_value, strip_credentials
+
     core = get_settings(config)
+    baseline: str | None = option_value(config, "baseline-url")
     try:
         settings = load_settings(config)
         if core.base_url:
             check_load_target(core.base_url, settings.allow_hosts)
+        if baseline:
+            check_load_target(baseline, settings.allow_hosts)
+            if settings.expect_workers:
+                raise GateUsageError(
+                    "--gate-baseline-url and --gate-load-expect-workers exclude each other: "
+                    "external workers join one master; run the baseline comparison with local "
+                    "workers (--gate-load-workers) or none"
+                )
+            if settings.early_pass:
+                raise GateUsageError(
+                    "--gate-load-early-pass and --gate-baseline-url exclude each other: an "
+                    "early PASS would end the target's load while the baseline's goes on, so "
+                    "the two would not be measured side by side; drop one of them"
+                )
         locustfiles = discover_locustfiles(config)
         for path in locustfiles:
             settings_for(config, settings, path)
@@ -92,7 +110,10 @@ def register(config: pytest.Config) -> None:
     # What pytest collects: the test paths it chose, and the locustfiles besides them.
     given = {str(arg) for arg in config.args}
     config.args.extend(str(path) for path in locustfiles if str(path) not in given)
-    config.pluginmanager.register(LoadPlugin(config, settings, locustfiles), "opsgate-load")
+    plugin = LoadPlugin(config, settings, locustfiles)
+    plugin.baseline_url = baseline
+    plugin.baseline_label = strip_credentials(baseline) if baseline else None
+    config.pluginmanager.register(plugin, "opsgate-load")
 
 
 DEPRECATED_GRACE = (
@@ -177,6 +198,9 @@ class LoadPlugin:
         self._names = {path.name for path in locustfiles}
         self._paths = set(locustfiles)
         self.rootdir = Path(str(config.rootpath))
+        # A live baseline target (--gate-baseline-url): the same load runs against it too.
+        self.baseline_url: str | None = None
+        self.baseline_label: str | None = None
 
     def label(self, path: Path) -> str:
         """``locustfiles/demo.py``: the path relative to the rootdir when it is inside."""
@@ -202,22 +226,36 @@ class LoadPlugin:
     # ---- running one locustfile
 
     def run_item(self, item: LocustfileItem) -> None:
-        from .process import LoadRun, run_locust
+        from .process import LoadRun, run_locusts
 
         core = get_settings(self.config)
         if not core.base_url:
             raise GateUsageError("--gate=load needs a target; pass --base-url URL")
         settings = settings_for(self.config, self.settings, item.locustfile)
+        baseline = self.baseline_url
+        if baseline:
+            settings = halved(settings)  # the same load, half against each target
         workdir = Path(tempfile.mkdtemp(prefix="opsgate-load-"))
-        run = LoadRun(item.locustfile, core.base_url, settings, workdir, cwd=self.rootdir)
+        runs = [LoadRun(item.locustfile, core.base_url, settings, workdir / "target", self.rootdir)]
         progress = ProgressPrinter(self.config, item.label)
-        progress.line(start_line(item.label, settings, core.display_url))
+        printers: list[ProgressPrinter | None] = [progress]
+        line = start_line(item.label, settings, core.display_url)
+        if baseline:
+            runs.append(
+                LoadRun(item.locustfile, baseline, settings, workdir / "base", self.rootdir)
+            )
+            printers.append(ProgressPrinter(self.config, f"{item.label} (baseline)"))
+            line += f"; the same against the live baseline {self.baseline_label}"
+        progress.line(line)
         try:
-            outcome = run_locust(run, on_progress=progress)
+            outcomes = run_locusts(runs, list(printers))
             folder = item_artifacts_dir(core.artifacts_dir, item.nodeid)
-            self._keep_artifacts(item, run, outcome, folder)
+            self._keep_artifacts(item, runs[0], outcomes[0], folder)
+            if baseline:
+                self._keep_files(runs[1], folder / "baseline")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        outcome = outcomes[0]
         if outcome.signal_received is not None:
             stop = f"{outcome.stop_s:.1f} s" if outcome.stop_s is not None else "?"
             progress.line(
@@ -231,9 +269,73 @@ class LoadPlugin:
             abort = outcome.result.abort
             if abort is not None and abort.kind == "early_pass":
                 progress.line(f"opsgate: load {item.label} at t={abort.at_s:.1f} s: {abort.reason}")
-        self._judge(item, run, outcome, folder)
+        unmeasured = None
+        if baseline:
+            unmeasured = self._measure_baseline(item, outcomes[1], folder / "baseline")
+        self._judge(item, runs[0], outcome, folder, unmeasured)
 
-    def _judge(self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path) -> None:
+    def _measure_baseline(
+        self, item: LocustfileItem, outcome: RunOutcome, folder: Path
+    ) -> str | None:
+        """Keep the live baseline's traffic for the comparison; why it is unusable, if it is."""
+        state = get_state(self.config)
+        where = f"the live baseline {self.baseline_label}"
+        result = outcome.result
+        problem = None
+        if outcome.orphans or outcome.watchdog_fired:
+            problem = "its Locust run had to be stopped by the watchdog"
+        elif result is None:
+            problem = f"its Locust run wrote no usable result ({outcome.result_error or 'none'})"
+        elif result.status == "interrupted":
+            problem = "its Locust run was interrupted"
+        elif result.requests_total == 0:
+            problem = "no request was sent to it"
+        elif result.target_down is not None:
+            # A dead baseline makes every comparison look good: not a baseline at all.
+            down = result.target_down
+            problem = f"it stopped answering at t={down.at_s:.1f} s: {down.error}"
+        elif result.verdict == "error" and result.error_kind != "samples":
+            problem = "its figures are not trustworthy: " + "; ".join(result.reasons[:3])
+        if result is not None and problem is None:
+            state.baseline_store("load").merge(result.store())
+            total = result.total()
+            if total is not None:
+                state.add_note(
+                    f"load {item.label}: {where} measured side by side: {total.requests} "
+                    f"requests, p95 {total.p95 if total.p95 is not None else '-'} ms"
+                )
+            return None
+        return (
+            f"{where} could not be measured, so nothing can be compared with it: {problem} "
+            f"(files in {folder})"
+        )
+
+    def _judge(
+        self,
+        item: LocustfileItem,
+        run: LoadRun,
+        outcome: RunOutcome,
+        folder: Path,
+        unmeasured: str | None = None,
+    ) -> None:
+        """Raise the load verdict: FAIL, ERROR, or nothing for PASS; ``unmeasured`` is a live
+        baseline that could not be measured (an error, outranked by a definite failure)."""
+        try:
+            self._judge_target(item, run, outcome, folder)
+        except LoadSLOFailed as exc:
+            if unmeasured:
+                raise LoadSLOFailed(f"{exc}\n{unmeasured}") from None
+            raise
+        except GateError as exc:
+            if unmeasured:
+                raise GateError(f"{exc}\n{unmeasured}") from None
+            raise
+        if unmeasured:
+            raise GateError(f"load {item.label}: ERROR: {unmeasured}")
+
+    def _judge_target(
+        self, item: LocustfileItem, run: LoadRun, outcome: RunOutcome, folder: Path
+    ) -> None:
         state = get_state(self.config)
         redact = state.redactor.redact_text
         name = item.label
@@ -289,12 +391,7 @@ class LoadPlugin:
         state = get_state(self.config)
         redact = state.redactor.redact_text
         evidence = item_evidence(item)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in COPIED_FILES:
-            source = run.workdir / name
-            if source.is_file():
-                text = source.read_text(encoding="utf-8", errors="replace")
-                state.add_artifact(write_text(folder, name, redact(text)))
+        self._keep_files(run, folder)
         result = outcome.result
         if result is None:
             return
@@ -328,6 +425,17 @@ class LoadPlugin:
                     content=stats_csv.read_text(encoding="utf-8"),
                 )
             )
+
+    def _keep_files(self, run: LoadRun, folder: Path) -> None:
+        """Locust's files, redacted, into the artifacts folder."""
+        state = get_state(self.config)
+        redact = state.redactor.redact_text
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in COPIED_FILES:
+            source = run.workdir / name
+            if source.is_file():
+                text = source.read_text(encoding="utf-8", errors="replace")
+                state.add_artifact(write_text(folder, name, redact(text)))
 
 
 def _chart_svg(result: LoadResult, title: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -276,6 +277,26 @@ def load_settings(config: pytest.Config) -> LoadSettings:
     settings = with_stages_run_time(settings)
     check_consistency(settings, "")
     return settings
+
+
+def halved(settings: LoadSettings) -> LoadSettings:
+    """The same load at half, for each of a target and its live baseline run side by side:
+    half the rate (and in-flight slots) in the open model, half the users (at least one)
+    in the closed model, half the local workers (at least one)."""
+    from .arrivals import Stage
+
+    changes: dict[str, Any] = {}
+    if settings.open_model:
+        changes["rate"] = None if settings.rate is None else settings.rate / 2
+        changes["stages"] = tuple(Stage(st.duration_s, st.target / 2) for st in settings.stages)
+        changes["max_inflight"] = max(1, math.ceil(settings.max_inflight / 2))
+    else:
+        changes["users"] = max(1, settings.users // 2)
+        if settings.spawn_rate is not None:
+            changes["spawn_rate"] = settings.spawn_rate / 2
+    if settings.workers:
+        changes["workers"] = max(1, settings.workers // 2)
+    return replace(settings, **changes)
 
 
 def given_anywhere(config: pytest.Config, name: str) -> bool:
