@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "opsgate.toml"
 # Tables other gates read from the same file; the smoke gate leaves them alone.
-RESERVED_KEYS = ("e2e", "load")
+# Tables other parts of the gate read from the same file (the smoke gate ignores them).
+RESERVED_KEYS = ("e2e", "load", "restore", "prometheus")
 TOP_LEVEL_KEYS = ("checks", "builtin_checks", "budget", "openapi", *PROFILE_NAMES)
 CHECK_KEYS = (
     *("name", "method", "path", "headers", "query", "json", "form", "body", "auth"),
