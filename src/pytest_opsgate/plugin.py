@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from .errors import GateUsageError
 from .fixtures import gate_client, gate_slo, gate_target
 
 # Fixtures are found by pytest in this module's namespace; session hooks load on --gate.
@@ -40,7 +41,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     if config.getoption("gate", default=None) is None:
         return  # not a gate run: nothing is built, nothing heavy imported
-    from .errors import GateUsageError
     from .run.state import get_settings, get_state
 
     try:
@@ -60,7 +60,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # BASE_URL / PLAYWRIGHT_BASE_URL: make pytest-base-url's fixture see the same target.
         config.option.base_url = settings.base_url
     _check_slo_scopes(config)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    _check_combinations(config)
+    if settings.is_worker:
+        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        from .run.artifacts import fresh_artifacts_dir
+
+        try:
+            previous = fresh_artifacts_dir(settings.artifacts_dir)
+        except GateUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if previous is not None:
+            state.add_note(f"the previous run's evidence was moved to {previous}")
     _register_run(config)
 
 
@@ -90,6 +101,21 @@ def _register_run(config: pytest.Config) -> None:
     register_writers(config)
     for gate in settings.ordered_gates:
         load_gate(gate).register(config)
+
+
+def _check_combinations(config: pytest.Config) -> None:
+    """Runs whose measurements would silently mix are refused, naming the fix."""
+    from .run.state import get_settings
+
+    settings = get_settings(config)
+    workers = config.getoption("numprocesses", default=None)
+    if "load" in settings.gates and workers and not settings.is_worker:
+        raise pytest.UsageError(
+            "--gate=load does not run under xdist (-n): load tests would share the machine "
+            "with the tests beside them and each would skew the other's latency; run the "
+            "load gate in a pytest run of its own without -n (it spreads itself over Locust "
+            "workers with --gate-load-workers)"
+        )
 
 
 def _check_slo_scopes(config: pytest.Config) -> None:
