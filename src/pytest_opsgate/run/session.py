@@ -10,6 +10,7 @@ builds the evidence and asks :func:`pytest_opsgate.verdict.decide`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -62,8 +63,17 @@ class GateSession:
         if settings.start_cmd:
             _write_line(self.config, f"opsgate: starting the stack: {settings.start_cmd}")
             result = run_stack_command(settings, self.state, "start", settings.start_cmd)
+            if result.timed_out:
+                self._stop_early(
+                    f"--gate-start-cmd did not return within --gate-cmd-timeout "
+                    f"({result.status}); a start command must return (e.g. docker compose up "
+                    "-d); for a server that runs in the foreground (uvicorn app:app, npm "
+                    "start) use --gate-serve-cmd"
+                )
             if not result.ok:
                 self._stop_early(f"--gate-start-cmd failed ({result.status})")
+        if settings.serve_cmd:
+            self._serve(settings.serve_cmd)
         if settings.ready:
             self._wait_until_ready()
         else:
@@ -72,6 +82,32 @@ class GateSession:
             result = run_stack_command(settings, self.state, "seed", settings.seed_cmd)
             if not result.ok:
                 self._stop_early(f"--gate-seed-cmd failed ({result.status})")
+
+    def _serve(self, command: str) -> None:
+        """Start --gate-serve-cmd in the background, unless a server is there already."""
+        from ..target.serve import ServedProcess, something_answers
+
+        settings = self.settings
+        assert settings.base_url is not None
+        if something_answers(settings.base_url):
+            if settings.serve_reuse:
+                self.state.add_note(
+                    f"--gate-serve-reuse: tested the server already answering at "
+                    f"{settings.display_url}; --gate-serve-cmd was not run"
+                )
+                return
+            self._stop_early(
+                f"something already answers at {settings.display_url}, so --gate-serve-cmd "
+                "would not be the server under test; stop it, or pass --gate-serve-reuse to "
+                "test it as it is"
+            )
+        log = settings.artifacts_dir / "stack-logs.txt"
+        served = ServedProcess(command, log, self.state.redactor.redact_text)
+        _write_line(self.config, f"opsgate: serving: {self.state.redactor.redact_text(command)}")
+        served.start()
+        self.state.served = served
+        self.state.add_artifact(log)
+        self.config.add_cleanup(served.stop_quietly)  # the last resort; the finish stops it
 
     def _wait_until_ready(self) -> None:
         from ..target.readiness import NotReadyError, ReadinessSpec, wait_until_ready
@@ -88,6 +124,7 @@ class GateSession:
             verify=self.settings.verify,
             expected_version=self.settings.expected_version,
             redact=redactor.redact_text if redactor else None,
+            give_up=self.state.served.exited if self.state.served else None,
         )
         _write_line(
             self.config,
@@ -107,6 +144,13 @@ class GateSession:
         if not not_ready:
             self.state.errors.append(message)
         decision = self._finish(pytest.ExitCode.OK)
+        htmlpath = getattr(self.config.option, "htmlpath", None)
+        if htmlpath:
+            # pytest-html never sees a run that stops before any test: write one ourselves.
+            from ..report.html import report_title, verdict_block, write_standalone_report
+
+            block = verdict_block(self.settings, self.state, decision)
+            write_standalone_report(Path(htmlpath), report_title(self.settings), block)
         for line in _summary(self.config, self.state, decision):
             _write_line(self.config, line)
         # The summary above holds the detail; pytest repeats only this one line.

@@ -1,0 +1,129 @@
+"""``--gate-serve-cmd``: a foreground server the gate runs for the run, as Playwright's webServer.
+
+``uvicorn app:app`` or ``npm start`` never return, so they cannot be a start command. The
+gate starts the command in the background, in a process group of its own, with its output
+(redacted line by line as it is written) in ``stack-logs.txt``; readiness then waits for it,
+giving up at once if the process exits. At the end of the run the group gets SIGTERM, then
+SIGKILL after a grace, always: on PASS, on failure, on Ctrl-C and on SIGTERM (the run's
+finish calls :meth:`ServedProcess.stop`, and ``config.add_cleanup`` is the last resort).
+
+Before starting, one request checks that nothing answers at the base URL already: a server
+left over from an earlier run would otherwise be tested in place of the new one. With
+``--gate-serve-reuse`` an answering server is used as it is, and the command is not run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+__all__ = ["ServedProcess", "something_answers"]
+
+STOP_GRACE_S = 5.0
+
+
+def something_answers(base_url: str, timeout_s: float = 2.0) -> bool:
+    """True when any HTTP server answers at ``base_url`` (any status; refused is False)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname or "localhost", port, timeout=timeout_s)
+    try:
+        connection.request("GET", parts.path or "/")
+        connection.getresponse().read(64)
+    except OSError:
+        return False
+    except http.client.HTTPException:
+        return True  # something listens and speaks, even if not HTTP as we expect
+    finally:
+        connection.close()
+    return True
+
+
+class ServedProcess:
+    """One background server command, its redacted log, and its guaranteed stop."""
+
+    def __init__(self, command: str, log_path: Path, redact: Callable[[str], str]) -> None:
+        self.command = command
+        self.log_path = log_path
+        self._redact = redact
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self.started_at: float | None = None
+
+    def start(self) -> None:
+        """Start the command in a session of its own, its output copied to the log."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            ["/bin/sh", "-c", self.command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started_at = time.monotonic()
+        self._reader = threading.Thread(target=self._copy_output, name="opsgate-serve-output")
+        self._reader.daemon = True
+        self._reader.start()
+
+    def _copy_output(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        with self.log_path.open("w", encoding="utf-8") as log:
+            log.write(f"$ {self._redact(self.command)}\n")
+            for raw in iter(self._proc.stdout.readline, b""):
+                log.write(self._redact(raw.decode("utf-8", "replace")))
+                log.flush()
+
+    def exited(self) -> str | None:
+        """Why the served process is gone (for readiness to give up), or None while it runs."""
+        if self._proc is None or self._proc.poll() is None:
+            return None
+        return (
+            f"--gate-serve-cmd exited with code {self._proc.returncode} before the target was "
+            f"ready; its output is in {self.log_path}"
+        )
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of the server's log, for messages."""
+        try:
+            return "\n".join(self.log_path.read_text(encoding="utf-8").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> str | None:
+        """SIGTERM the process group, SIGKILL it after the grace; says what it took, once."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        how = "stopped"
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            how = f"killed (no exit within {STOP_GRACE_S:g} s of SIGTERM)"
+        # Children that left the shell behind are in the same group: make sure none stays.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=STOP_GRACE_S)
+        if self._reader is not None:
+            self._reader.join(timeout=STOP_GRACE_S)
+        return f"--gate-serve-cmd {how}"
+
+    def stop_quietly(self) -> None:
+        """:meth:`stop`, for cleanup callbacks that take no result."""
+        self.stop()
