@@ -36,6 +36,8 @@ def terminal_summary_lines(
     """Lines of the ``opsgate`` terminal section: target, readiness, SLO table, verdict."""
     from ..slo.evaluate import format_slo_table
 
+    baseline = state.baseline_comparison
+
     lines = [
         f"target: {settings.display_url}",
         readiness_line(settings, state),
@@ -54,8 +56,21 @@ def terminal_summary_lines(
             lines.extend(
                 f"  DESELECTED {nodeid}: {reason}" for nodeid, reason in state.deselected.items()
             )
+    shown: set[str] = set()  # baseline sentences already on screen, not repeated as reasons
+    if baseline is not None:
+        lines.append(f"baseline: {baseline.source}")
+        for row in baseline.rows:
+            if row.status == "compared":
+                lines.append(f"  {row.reason}")  # the sentence ends with its decision
+                shown.update({f"regression: {row.reason}", f"baseline: {row.reason}"})
+        lines.extend(f"  not requested now: {row.endpoint}" for row in baseline.missing)
+    for hook in state.hooks:
+        # The rollback or promote hook's own words belong on the pipeline's screen too.
+        lines.append(f"hook {hook.name}: {hook.status} ({hook.duration_s:.1f} s): {hook.command}")
+        lines.extend("  | " + line for line in hook.output.rstrip().splitlines()[-10:])
     if decision is not None:
-        for reason in decision.reasons[:20]:
+        reasons = [reason for reason in decision.reasons if reason not in shown]
+        for reason in reasons[:20]:
             lines.append(f"  - {reason}")
         exit_text = "" if decision.exit_code is None else f" (exit code {decision.exit_code})"
         lines.append(f"VERDICT: {decision.verdict.value}{exit_text}")

@@ -19,8 +19,10 @@ from ..http.redact import Redactor
 if TYPE_CHECKING:
     from ..measure.metrics import MetricsStore
     from ..settings import GateSettings
+    from ..slo.baseline import BaselineComparison
     from ..slo.evaluate import SLOResult
     from ..target.readiness import ReadinessResult
+    from ..target.serve import ServedProcess
     from ..target.stack import CommandResult
 
 settings_key = pytest.StashKey["GateSettings"]()
@@ -72,6 +74,7 @@ class GateState:
     readiness_error: str | None = None
     readiness_attempted: ReadinessResult | None = None  # what a failed wait saw
     stopped_early: bool = False  # the run ended before any test (not ready, start failed)
+    served: ServedProcess | None = None  # --gate-serve-cmd's process, stopped at the end
     signal: str | None = None  # a signal stopped the run
     collection_errors: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # could not measure, outside any test
@@ -79,6 +82,8 @@ class GateState:
     artifacts: list[Path] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, SVG) for the summary
+    baseline_comparison: BaselineComparison | None = None
     commands: list[CommandResult] = field(default_factory=list)
     hooks: list[CommandResult] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))

@@ -155,6 +155,37 @@ def validate_base_url(url: str) -> str:
     return url.rstrip("/") if parts.path in ("", "/") else url
 
 
+def regression_floor(text: str) -> str:
+    """``--gate-regression-floor`` type: ``10%``, ``+5ms`` or ``10%,+5ms`` (checked now)."""
+    from ..measure.compare import RegressionFloor
+
+    try:
+        RegressionFloor.parse(str(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return str(text).strip()
+
+
+def confidence(text: str) -> float:
+    """``--gate-baseline-confidence`` type: ``98%`` or ``0.98``, strictly between 0 and 1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence; use e.g. 98%") from None
+    if not 0.5 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; use 50% to 99.9%, e.g. 98%")
+    return value
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL option such as ``--gate-baseline-url``."""
+    try:
+        return validate_base_url(str(text).strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--base-url ", "")) from None
+
+
 def fraction(text: str) -> float:
     """Option type for tolerances: ``10%`` or ``0.1``."""
     raw = str(text).strip()

@@ -120,6 +120,8 @@ class GateSettings:
     keep_going: bool
     test_timeout_s: float
     start_cmd: str | None
+    serve_cmd: str | None
+    serve_reuse: bool
     seed_cmd: str | None
     logs_cmd: str | None
     stop_cmd: str | None
@@ -128,8 +130,10 @@ class GateSettings:
     on_pass: str | None
     baseline_path: Path | None
     save_baseline_path: Path | None
-    regression_tolerance: float
-    regression_floor_ms: float
+    baseline_url: str | None
+    regression_floor: str
+    baseline_confidence: float
+    baseline_min_samples: int
     baseline_partial: bool
 
     @property
@@ -182,6 +186,11 @@ def build_settings(config: pytest.Config) -> GateSettings:
             f"--gate-baseline {baseline!r} does not exist; pass the gate.json of an earlier "
             "green run (written by --gate-save-baseline) or drop the option"
         )
+    if gates and baseline and value("baseline-url"):
+        raise GateUsageError(
+            "--gate-baseline and --gate-baseline-url exclude each other: compare with a saved "
+            "gate.json or with a live target measured side by side, not both"
+        )
     save_baseline = value("save-baseline")
     return GateSettings(
         gates=gates,
@@ -205,6 +214,8 @@ def build_settings(config: pytest.Config) -> GateSettings:
         keep_going=bool(value("keep-going")),
         test_timeout_s=value("test-timeout"),
         start_cmd=_optional(value("start-cmd")),
+        serve_cmd=_optional(value("serve-cmd")),
+        serve_reuse=bool(value("serve-reuse")),
         seed_cmd=_optional(value("seed-cmd")),
         logs_cmd=_optional(value("logs-cmd")),
         stop_cmd=_optional(value("stop-cmd")),
@@ -213,7 +224,9 @@ def build_settings(config: pytest.Config) -> GateSettings:
         on_pass=_optional(value("on-pass")),
         baseline_path=Path(baseline) if baseline else None,
         save_baseline_path=Path(save_baseline) if save_baseline else None,
-        regression_tolerance=value("regression-tolerance"),
-        regression_floor_ms=value("regression-floor") * 1000.0,
+        baseline_url=_optional(value("baseline-url")),
+        regression_floor=value("regression-floor"),
+        baseline_confidence=value("baseline-confidence"),
+        baseline_min_samples=value("baseline-min-samples"),
         baseline_partial=bool(value("baseline-partial")),
     )

@@ -17,11 +17,13 @@ from ..gates.smoke.options import openapi_option, profile_name
 from ..gates.smoke.spec import PROFILE_NAMES as PROFILES
 from .parse import (
     byte_size,
+    confidence,
     duration,
-    fraction,
     gate_names,
+    http_url,
     positive_int,
     ready_expect,
+    regression_floor,
     slo_expression,
     text,
     truthy,
@@ -135,6 +137,10 @@ OPTIONS: tuple[Option, ...] = (
     e2e("e2e-console-errors", "what a browser console error does to an E2E test: fail, warn "
         "or ignore", parse=console_policy, default="warn", metavar="MODE",
         shown_default="warn"),
+    e2e("e2e-console-ignore", "console errors matching this regular expression are left out "
+        "of the console policy (repeatable; a favicon.ico 404 is always ignored); the summary "
+        "lists what was ignored", parse=login_pattern, kind="list", metavar="REGEX",
+        shown_default="`/favicon\\.ico`"),
     e2e("e2e-login-pattern", "gate_page.visit fails when redirected to a path matching this",
         parse=login_pattern, default=DEFAULT_LOGIN_PATTERN, metavar="REGEX",
         shown_default="`/(login\\|signin\\|auth)...`"),
@@ -167,6 +173,12 @@ OPTIONS: tuple[Option, ...] = (
          metavar="ARG"),
     stack("start-cmd", "run before readiness (e.g. docker compose up -d); failing is an ERROR",
           metavar="CMD"),
+    stack("serve-cmd", "a server that runs in the foreground (uvicorn app:app, npm start): "
+          "started in the background before readiness, its output in stack-logs.txt, "
+          "stopped at the end, always", metavar="CMD"),
+    stack("serve-reuse", "test a server already answering at the base URL instead of "
+          "starting --gate-serve-cmd (default: that is an ERROR)", parse=truthy, default=False,
+          kind="flag", shown_default="off"),
     stack("seed-cmd", "run once the target is ready", metavar="CMD"),
     stack("logs-cmd", "output saved as stack-logs.txt when the verdict is not PASS",
           metavar="CMD"),
@@ -182,10 +194,19 @@ OPTIONS: tuple[Option, ...] = (
     stack("baseline-partial", "compare only the endpoints both runs measured",
           parse=truthy, default=False, kind="flag", shown_default="off"),
     stack("save-baseline", "write this run's gate.json there on PASS", metavar="PATH"),
-    stack("regression-tolerance", "relative change that counts as a regression",
-          parse=fraction, default=0.10, metavar="PCT", shown_default="10%"),
-    stack("regression-floor", "absolute latency change below which nothing is a regression",
-          parse=duration, default=0.005, metavar="MS", shown_default="5ms"),
+    stack("baseline-url", "compare with a live baseline target measured side by side: the "
+          "same samples go to both, interleaved, so noise hits both alike", parse=http_url,
+          metavar="URL"),
+    stack("regression-floor", "the smallest slowdown that counts: a share of the baseline "
+          "(10%), an absolute shift (+5ms), or the larger of both (10%,+5ms)",
+          parse=regression_floor, default="10%,+5ms", metavar="FLOOR",
+          shown_default="10%,+5ms"),
+    stack("baseline-confidence", "confidence of the comparison's tests and intervals "
+          "(Kayenta's 98 %)", parse=confidence, default=0.98, metavar="PCT",
+          shown_default="98%"),
+    stack("baseline-min-samples", "fewer latency samples on either side make an endpoint's "
+          "comparison INCONCLUSIVE (exit 12)", parse=positive_int, default=30, metavar="N",
+          shown_default="30"),
 )  # fmt: skip
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
