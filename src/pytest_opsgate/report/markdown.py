@@ -69,7 +69,7 @@ def _readiness_text(readiness: Mapping[str, Any] | None) -> str:
         return f"not ready: {readiness.get('error') or 'unknown'}"
     return (
         f"ready after {readiness.get('waited_s')} s at {readiness.get('path')} "
-        f"({readiness.get('attempts')} attempts)"
+        f"({readiness.get('attempts')} attempt{'' if readiness.get('attempts') == 1 else 's'})"
     )
 
 

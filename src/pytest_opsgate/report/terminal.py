@@ -26,8 +26,12 @@ def readiness_line(settings: GateSettings, state: GateState) -> str:
         return "readiness: not reached"
     return (
         f"ready after {readiness.waited_s:.2f} s at {readiness.path} "
-        f"({len(readiness.attempts)} attempts); version {readiness.version or 'unknown'}"
+        f"({_attempts(len(readiness.attempts))}); version {readiness.version or 'unknown'}"
     )
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt{'' if n == 1 else 's'}"
 
 
 def terminal_summary_lines(

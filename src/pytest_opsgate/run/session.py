@@ -161,9 +161,11 @@ class GateSession:
         lines.append(f"opsgate: target {self.settings.display_url}")
         readiness = self.state.readiness
         if readiness is not None:
+            tries = len(readiness.attempts)
             lines.append(
                 f"opsgate: ready after {readiness.waited_s:.2f} s at {readiness.path} "
-                f"({len(readiness.attempts)} attempts), version {readiness.version or 'unknown'}"
+                f"({tries} attempt{'' if tries == 1 else 's'}), "
+                f"version {readiness.version or 'unknown'}"
             )
         if self.settings.verify is False:
             lines.append("opsgate: TLS verification DISABLED (--gate-insecure)")

@@ -189,7 +189,7 @@ def _relabel(check: Check, label: str) -> Check:
     from ...slo.evaluate import parse_slo
 
     # The expression after the last colon is the user's; the scope is the check's final id.
-    slos = tuple(parse_slo(f"{label}: {slo.text.rpartition(':')[2]}") for slo in check.slos)
+    slos = tuple(parse_slo(f"{label}: {slo.text.rpartition(':')[2].strip()}") for slo in check.slos)
     return replace(check, label=label, slos=slos)
 
 
