@@ -72,7 +72,7 @@ class PrometheusSLO:
         bounds = [("<=", self.max), (">=", self.min)]
         return tuple(
             SLO(
-                text=f"{self.query} {op} {_plain(budget)}",
+                text=f"{self.name}: {self.query} {op} {_plain(budget)}",
                 scope=self.name,
                 metric=PROMETHEUS_METRIC,
                 statistic=VALUE_STAT,
