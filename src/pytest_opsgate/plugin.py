@@ -79,6 +79,7 @@ def _register_run(config: pytest.Config) -> None:
     """The hooks of a gate run, the report writers, then each selected gate."""
     from .gates import load_gate
     from .report.writers import register_writers
+    from .run.monitoring import configure_prometheus
     from .run.selection import phase_of
     from .run.session import GateSession
     from .run.state import get_settings
@@ -99,6 +100,7 @@ def _register_run(config: pytest.Config) -> None:
 
         manager.register(XdistHooks(config), "opsgate-xdist")
     register_writers(config)
+    configure_prometheus(config)  # [prometheus] SLOs, whatever gates are selected
     for gate in settings.ordered_gates:
         load_gate(gate).register(config)
 

@@ -1,6 +1,7 @@
 """The end of a gate run: SLOs over the run's traffic, baseline, evidence, verdict, reports.
 
-Order, whatever way the run ended: judge the run-wide SLOs; compare with the baseline;
+Order, whatever way the run ended: judge the run-wide SLOs, then the Prometheus SLOs
+(:mod:`.monitoring`); compare with the baseline;
 build the :class:`~pytest_opsgate.verdict.Evidence` and :func:`~pytest_opsgate.verdict.decide`;
 save stack logs when it is not a PASS; run the stop command; call every report writer
 (``pytest_opsgate_write_report``: gate.json, gate.md, JUnit, HTML summary and plugins'); run
@@ -286,12 +287,14 @@ def build_record(
 def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
     """Judge the run on the controller, write its evidence and run its hooks; once."""
     from ..report.gate_json import append_step_summary
+    from .monitoring import evaluate_prometheus_slos
     from .state import get_settings, get_state
 
     settings = get_settings(config)
     state = get_state(config)
     if not state.stopped_early and not state.signal:
         evaluate_run_slos(settings, state)
+    evaluate_prometheus_slos(config, state)
     comparison, failures, errors, thin = compare_baseline(settings, state)
     state.baseline_comparison = comparison
     evidence = build_evidence(settings, state, exitstatus, failures, errors, list(thin))

@@ -22,6 +22,9 @@ from .parse import (
     gate_names,
     http_url,
     positive_int,
+    prom_url,
+    push_label,
+    pushgateway_url,
     ready_expect,
     regression_floor,
     slo_expression,
@@ -32,7 +35,15 @@ from .parse import (
 __all__ = ["BY_NAME", "OPTIONS", "SECTIONS", "Option"]
 
 Kind = Literal["value", "list", "flag"]
-SECTIONS = ("Core", "Readiness", "Smoke", "E2E", "Load", "Stack lifecycle, hooks and baseline")
+SECTIONS = (
+    "Core",
+    "Readiness",
+    "Smoke",
+    "E2E",
+    "Load",
+    "Monitoring",
+    "Stack lifecycle, hooks and baseline",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ def _opt(section: str) -> Callable[..., Option]:
     return make
 
 
-core, ready, smoke, e2e, load, stack = (_opt(section) for section in SECTIONS)
+core, ready, smoke, e2e, load, monitor, stack = (_opt(section) for section in SECTIONS)
 
 OPTIONS: tuple[Option, ...] = (
     core("gate", "gates to run: smoke, e2e, load or all (comma-separated); command line only, "
@@ -124,8 +135,8 @@ OPTIONS: tuple[Option, ...] = (
           parse=positive_int, default=1, metavar="K", shown_default="1"),
     ready("expect-version", "wait until the target serves this version; at the deadline, not "
           "ready (10): still serving X, want V", metavar="VERSION"),
-    smoke("config", "smoke checks and profiles: an opsgate.toml, or a pyproject.toml with "
-          "[tool.opsgate]", metavar="PATH", shown_default="discover"),
+    smoke("config", "smoke checks, profiles and [prometheus] SLOs: an opsgate.toml, or a "
+          "pyproject.toml with [tool.opsgate]", metavar="PATH", shown_default="discover"),
     smoke("profile", f"turn on a built-in profile ({', '.join(PROFILES)}); settings come from "
           "the config table of that name (repeatable)", parse=profile_name, kind="list",
           metavar="NAME"),
@@ -171,6 +182,16 @@ OPTIONS: tuple[Option, ...] = (
          "act)", kind="list", metavar="HOST"),
     load("locust-arg", "extra Locust argument, passed as is (repeatable)", kind="list",
          metavar="ARG"),
+    monitor("prom-url", "Prometheus to judge the config file's [prometheus] SLOs with "
+            "(overrides its url); an empty result, NaN or an unreachable server is an ERROR",
+            parse=prom_url, metavar="URL", shown_default="[prometheus] url"),
+    monitor("pushgateway", "push the run's metrics to this Pushgateway (auth from "
+            "OPSGATE_PUSHGATEWAY_TOKEN, or _USER and _PASSWORD); a failed push is a note, "
+            "never a verdict", parse=pushgateway_url, metavar="URL"),
+    monitor("push-job", "job label of the push", parse=push_label, default="opsgate",
+            metavar="NAME", shown_default="`opsgate`"),
+    monitor("push-instance", "instance label of the push (one group per pipeline or "
+            "environment)", parse=push_label, metavar="NAME", shown_default="none"),
     stack("start-cmd", "run before readiness (e.g. docker compose up -d); failing is an ERROR",
           metavar="CMD"),
     stack("serve-cmd", "a server that runs in the foreground (uvicorn app:app, npm start): "
