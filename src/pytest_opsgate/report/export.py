@@ -88,6 +88,9 @@ class GateProm:
         get_state(self.config).add_artifact(path)
 
 
+ABORTED_PUSH_TIMEOUT_S = 2.0
+
+
 class MetricsPush:
     """Pushes the run to a Pushgateway after gate.json and gate.md are written."""
 
@@ -142,9 +145,15 @@ class MetricsPush:
     def pytest_opsgate_write_report(
         self, decision: Decision, record: RunRecord, out_dir: Path
     ) -> None:
+        from ..verdict import Verdict
         from .gate_json import write_gate_files
-        from .pushgateway import push_run
+        from .pushgateway import DEFAULT_TIMEOUT_S, push_run
 
+        # A cancelled CI job gives a few seconds' grace before SIGKILL (GitHub: 7.5 s), so
+        # an ABORTED run pushes with a short deadline: at most 2 x 2 s, not 2 x 10 s.
+        timeout = (
+            ABORTED_PUSH_TIMEOUT_S if decision.verdict is Verdict.ABORTED else DEFAULT_TIMEOUT_S
+        )
         try:
             note = push_run(
                 self.url,
@@ -153,6 +162,7 @@ class MetricsPush:
                 instance=self.instance,
                 headers=self.headers,
                 redactor=self.redactor,
+                timeout=timeout,
             )
         except KeyboardInterrupt:
             # The verdict is decided and its files are written; a stop now only loses the push.
