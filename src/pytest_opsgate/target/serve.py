@@ -7,7 +7,7 @@ giving up at once if the process exits. At the end of the run the group gets SIG
 SIGKILL after a grace, always: on PASS, on failure, on Ctrl-C and on SIGTERM (the run's
 finish calls :meth:`ServedProcess.stop`, and ``config.add_cleanup`` is the last resort).
 
-Before starting, one request checks that nothing answers at the base URL already: a server
+Before starting, one connection checks that nothing listens at the base URL already: a server
 left over from an earlier run would otherwise be tested in place of the new one. With
 ``--gate-serve-reuse`` an answering server is used as it is, and the command is not run.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -32,24 +33,21 @@ STOP_GRACE_S = 5.0
 
 
 def something_answers(base_url: str, timeout_s: float = 2.0) -> bool:
-    """True when any HTTP server answers at ``base_url`` (any status; refused is False)."""
-    import http.client
+    """True when anything accepts a connection at ``base_url``'s host and port (refused is False).
+
+    A listener counts even if it never answers HTTP in time (a slow home page, a hung old
+    instance): it holds the port, so the served command could not bind and the gate would
+    measure the listener instead.
+    """
     from urllib.parse import urlsplit
 
     parts = urlsplit(base_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname or "localhost", port, timeout=timeout_s)
     try:
-        connection.request("GET", parts.path or "/")
-        connection.getresponse().read(64)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s):
+            return True
     except OSError:
         return False
-    except http.client.HTTPException:
-        return True  # something listens and speaks, even if not HTTP as we expect
-    finally:
-        connection.close()
-    return True
 
 
 class ServedProcess:
