@@ -239,6 +239,7 @@ def _sides_from_doc(doc: Mapping[str, Any], what: str) -> dict[_Key, _Side]:
                 int(entry["requests"]),
                 int(entry["failures"]),
             )
+            _check_counts(side)
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(
                 f"{what} has an unreadable endpoint entry ({exc}); "
@@ -246,6 +247,22 @@ def _sides_from_doc(doc: Mapping[str, Any], what: str) -> dict[_Key, _Side]:
             ) from exc
         sides[key] = side
     return sides
+
+
+def _check_counts(side: _Side) -> None:
+    """Counts a real run can have: every success has a latency sample, every sample a request.
+
+    A hand-edited or corrupt file (negative failures, requests that do not fit the histogram)
+    would otherwise be judged as evidence, or crash the judge mid-run.
+    """
+    samples = side.histogram.count
+    if not 0 <= side.failures <= side.requests or not side.requests - side.failures <= samples:
+        raise ValueError(
+            f"{side.requests} requests with {side.failures} failures do not fit a histogram "
+            f"of {samples} samples"
+        )
+    if samples > side.requests:
+        raise ValueError(f"{samples} latency samples from {side.requests} requests")
 
 
 def _sides_from_stores(stores: Mapping[str, MetricsStore]) -> dict[_Key, _Side]:
@@ -288,6 +305,11 @@ def _judge(
     )
 
 
+# More failures than this on an endpoint and a baseline judges nothing there: live, it is an
+# ERROR of the run; saved, a comparison that would PASS is INCONCLUSIVE instead.
+LIVE_BASELINE_MAX_FAILURE_RATE = 0.01
+
+
 def compare(
     baseline: Mapping[str, Any] | Mapping[str, MetricsStore],
     current: Mapping[str, MetricsStore],
@@ -313,7 +335,18 @@ def compare(
         if base is None or now is None:
             rows.append(EndpointJudgement(*key, "new" if base is None else "missing"))
             continue
-        rows.append(_judge(key, base, now, parsed_floor, 1 - confidence, min_samples))
+        row = _judge(key, base, now, parsed_floor, 1 - confidence, min_samples)
+        failing_baseline = base.failures > LIVE_BASELINE_MAX_FAILURE_RATE * base.requests
+        if row.decision == "PASS" and failing_baseline:
+            # "No worse than a baseline that failed" proves nothing: its failures are in the
+            # histogram it was compared with, and Fisher cannot see a rise from 100 %.
+            row.decision = "INCONCLUSIVE"
+            row.reason = (
+                f"{row.endpoint}: the baseline failed {base.failures} of {base.requests} "
+                "requests, so it cannot vouch for this run; compare with a baseline that "
+                "served this endpoint: INCONCLUSIVE"
+            )
+        rows.append(row)
     version = None
     if not live:
         target = baseline.get("target")
@@ -327,9 +360,6 @@ def compare(
         source=source,
         baseline_version=version,
     )
-
-
-LIVE_BASELINE_MAX_FAILURE_RATE = 0.01
 
 
 def live_baseline_errors(stores: Mapping[str, MetricsStore], shown_url: str) -> list[str]:
@@ -398,6 +428,13 @@ def load_baseline(path: Path) -> dict[str, Any]:
             f"baseline {path} has schema_version {version}, newer than the "
             f"{SUPPORTED_SCHEMA_VERSION} this pytest-opsgate reads; upgrade pytest-opsgate "
             "or save a new baseline with --gate-save-baseline"
+        )
+    verdict = doc.get("verdict")
+    if verdict != "PASS":
+        raise BaselineError(
+            f"baseline {path} is the gate.json of a run whose verdict was {verdict!r}, not "
+            "PASS, so its figures may be the regression itself; pass a file written by "
+            "--gate-save-baseline (saved on PASS only) or the gate.json of a passing run"
         )
     _sides_from_doc(doc, f"baseline {path}")  # fail now, with the file's name, not mid-run
     return doc

@@ -6,8 +6,10 @@ gate starts the command in the background, in a process group of its own, with i
 giving up at once if the process exits. At the end of the run the group gets SIGTERM, then
 SIGKILL after a grace, always: on PASS, on failure, on Ctrl-C and on SIGTERM (the run's
 finish calls :meth:`ServedProcess.stop`, and ``config.add_cleanup`` is the last resort).
+Processes that left the group (``setsid``, a server that daemonizes) are found by a variable
+of the run's own in their environment (``/proc``, Linux) and stopped the same way.
 
-Before starting, one request checks that nothing answers at the base URL already: a server
+Before starting, one connection checks that nothing listens at the base URL already: a server
 left over from an earlier run would otherwise be tested in place of the new one. With
 ``--gate-serve-reuse`` an answering server is used as it is, and the command is not run.
 """
@@ -17,39 +19,54 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 __all__ = ["ServedProcess", "something_answers"]
 
 STOP_GRACE_S = 5.0
+# Every process of the served command carries this variable, set to a token of its own run,
+# so the stop finds those that left its process group (setsid, a daemonizing server).
+TOKEN_ENV = "OPSGATE_SERVED_BY"
+
+
+def _pids_carrying(token: str) -> list[int]:
+    """Live processes whose environment holds ``TOKEN_ENV=token`` (Linux /proc; else none)."""
+    wanted = f"{TOKEN_ENV}={token}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def something_answers(base_url: str, timeout_s: float = 2.0) -> bool:
-    """True when any HTTP server answers at ``base_url`` (any status; refused is False)."""
-    import http.client
+    """True when anything accepts a connection at ``base_url``'s host and port (refused is False).
+
+    A listener counts even if it never answers HTTP in time (a slow home page, a hung old
+    instance): it holds the port, so the served command could not bind and the gate would
+    measure the listener instead.
+    """
     from urllib.parse import urlsplit
 
     parts = urlsplit(base_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname or "localhost", port, timeout=timeout_s)
     try:
-        connection.request("GET", parts.path or "/")
-        connection.getresponse().read(64)
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout_s):
+            return True
     except OSError:
         return False
-    except http.client.HTTPException:
-        return True  # something listens and speaks, even if not HTTP as we expect
-    finally:
-        connection.close()
-    return True
 
 
 class ServedProcess:
@@ -62,6 +79,7 @@ class ServedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self.started_at: float | None = None
+        self._token = uuid.uuid4().hex
 
     def start(self) -> None:
         """Start the command in a session of its own, its output copied to the log."""
@@ -72,6 +90,7 @@ class ServedProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, TOKEN_ENV: self._token},
         )
         self.started_at = time.monotonic()
         self._reader = threading.Thread(target=self._copy_output, name="opsgate-serve-output")
@@ -120,9 +139,26 @@ class ServedProcess:
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE_S)
+        escaped = self._stop_escaped()
+        if escaped:
+            how += f", and {escaped} process(es) it left outside its group"
         if self._reader is not None:
             self._reader.join(timeout=STOP_GRACE_S)
         return f"--gate-serve-cmd {how}"
+
+    def _stop_escaped(self) -> int:
+        """SIGTERM, then SIGKILL, what the command left in sessions of its own; how many."""
+        pids = _pids_carrying(self._token)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while _pids_carrying(self._token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in _pids_carrying(self._token):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     def stop_quietly(self) -> None:
         """:meth:`stop`, for cleanup callbacks that take no result."""
