@@ -39,12 +39,15 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     store = get_state(config).store(traffic_label(request.node))
     exchanges = item_exchanges(request.node)
 
+    from .measure.success import request_ok
+
     def on_exchange(exchange: Exchange) -> None:
         exchanges.append(exchange)
-        # 4xx answers are often what a check asks for (401 on a wrong key); the run's
-        # error rate counts what an SLO counts: transport errors and 5xx.
-        ok = exchange.error is None and exchange.status is not None and exchange.status < 500
-        store.record(exchange.name, exchange.elapsed_ms, ok=ok)
+        # A sample's requests by its expected status; others fail on transport errors and
+        # 5xx only, since a 4xx is often what a check asks for (401 on a wrong key).
+        store.record(
+            exchange.name, exchange.elapsed_ms, ok=request_ok(exchange.error, exchange.status)
+        )
 
     with _client(config, base_url, on_exchange) as client:
         yield client
@@ -87,8 +90,10 @@ def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> Iterato
         return
     baseline = state.baseline_store(gate)
 
+    from .measure.success import request_ok
+
     def on_baseline(exchange: Exchange) -> None:
-        ok = exchange.error is None and exchange.status is not None and exchange.status < 500
+        ok = request_ok(exchange.error, exchange.status)
         baseline.record(exchange.name, exchange.elapsed_ms, ok=ok)
 
     with _client(config, settings.baseline_url, on_baseline) as mirror:

@@ -17,20 +17,13 @@ from ..slo.evaluate import (
     with_guards,
 )
 from .metrics import MetricsStore
+from .success import expected_status, expecting
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ..http.client import GateClient
     from .metrics import EndpointStats
-
-
-def _expected(status: int, expect_status: int | Sequence[int] | None) -> bool:
-    if expect_status is None:
-        return 200 <= status < 400
-    if isinstance(expect_status, int):
-        return status == expect_status
-    return status in expect_status
 
 
 class SampleSet:
@@ -157,27 +150,29 @@ class GateSLO:
         extensions.setdefault(NAME_EXTENSION, label)
         store = MetricsStore()
         errors: list[str] = []
-        for index in range(n):
-            if self._mirror is not None and index % 2 == 1:
-                self._send_mirror(method, path, extensions, request_kwargs)
-            started = time.perf_counter()
-            try:
-                response = self._client.request(
-                    method, path, extensions=extensions, **request_kwargs
-                )
-            except httpx.HTTPError as exc:
-                store.record(label, None, ok=False)
-                errors.append(f"#{index + 1}: {exc}")
-            else:
-                elapsed_ms = (time.perf_counter() - started) * 1000.0
-                ok = _expected(response.status_code, expect_status)
-                store.record(label, elapsed_ms, ok=ok)
-                if not ok:
-                    errors.append(f"#{index + 1}: {label} -> {response.status_code}")
-            if self._mirror is not None and index % 2 == 0:
-                self._send_mirror(method, path, extensions, request_kwargs)
-            if interval and index + 1 < n:
-                time.sleep(interval)
+        # The run's and the baseline's recorders judge these requests by the same rule.
+        with expecting(expect_status):
+            for index in range(n):
+                if self._mirror is not None and index % 2 == 1:
+                    self._send_mirror(method, path, extensions, request_kwargs)
+                started = time.perf_counter()
+                try:
+                    response = self._client.request(
+                        method, path, extensions=extensions, **request_kwargs
+                    )
+                except httpx.HTTPError as exc:
+                    store.record(label, None, ok=False)
+                    errors.append(f"#{index + 1}: {exc}")
+                else:
+                    elapsed_ms = (time.perf_counter() - started) * 1000.0
+                    ok = expected_status(response.status_code, expect_status)
+                    store.record(label, elapsed_ms, ok=ok)
+                    if not ok:
+                        errors.append(f"#{index + 1}: {label} -> {response.status_code}")
+                if self._mirror is not None and index % 2 == 0:
+                    self._send_mirror(method, path, extensions, request_kwargs)
+                if interval and index + 1 < n:
+                    time.sleep(interval)
         return SampleSet(label, store, errors, self._min_samples, self._on_results)
 
     def _send_mirror(
