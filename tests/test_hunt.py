@@ -64,9 +64,12 @@ def test_a_live_baseline_at_the_candidates_own_url_is_not_a_comparison(
 ) -> None:
     gate.pytester.makepyfile(CANARY)
     baseline = demo.url if spelling == "same" else demo.url.replace("127.0.0.1", "localhost")
-    run = gate.run(demo.url, f"--gate-baseline-url={baseline}")
+    result = gate.pytester.runpytest(
+        "--gate=smoke", f"--base-url={demo.url}", f"--gate-baseline-url={baseline}"
+    )
     # Whatever the deploy does, it is compared with itself: that proves nothing.
-    not_pass(run)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is the target itself*pass the URL of the stable version*"])
 
 
 # 2. A saved baseline that is the gate.json of a failed run ratchets a regression in.
@@ -319,9 +322,12 @@ def test_modes_that_do_not_run_test_bodies_never_pass(
         """
     )
     marker = gate.pytester.path / "promoted.txt"
-    run = gate.run(server.url, mode, f"--gate-on-pass=echo promote > {marker}")
+    result = gate.pytester.runpytest(
+        "--gate=smoke", f"--base-url={server.url}", mode, f"--gate-on-pass=echo promote > {marker}"
+    )
     assert not marker.exists(), "the on-pass hook promoted a deploy whose test never ran"
-    not_pass(run)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--setup-only and --setup-plan run no test body*"])
 
 
 # 9. A baseline file whose counts cannot be true, or that vouches for nothing.
@@ -524,3 +530,41 @@ def test_a_live_baseline_that_only_redirects_is_an_error_not_a_regression(
     gate.pytester.makepyfile(CANARY)
     run = gate.run(fresh_demo.url, f"--gate-baseline-url={server.url}")
     assert_verdict(run, "ERROR", 11)
+
+
+def test_a_baseline_inside_the_artifacts_folder_is_refused(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    pytester.makepyfile(CANARY)
+    inside = pytester.path / "gate-artifacts" / "gate.json"
+    first = pytester.runpytest("--gate=smoke", f"--base-url={demo.url}")
+    assert first.ret == 0
+    assert inside.is_file()
+    # Each run moves the folder aside first, so this baseline would vanish under the run.
+    result = pytester.runpytest(
+        "--gate=smoke", f"--base-url={demo.url}", f"--gate-baseline={inside}"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is inside --gate-artifacts*keep baselines outside it*"])
+
+
+def test_saving_over_the_compared_baseline_warns_of_the_drift(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    pytester.makepyfile(CANARY)
+    saved = pytester.path / "main.json"
+    assert (
+        pytester.runpytest(
+            "--gate=smoke", f"--base-url={demo.url}", f"--gate-save-baseline={saved}"
+        ).ret
+        == 0
+    )
+    again = pytester.runpytest(
+        "--gate=smoke",
+        f"--base-url={demo.url}",
+        f"--gate-baseline={saved}",
+        f"--gate-save-baseline={saved}",
+    )
+    again.stdout.fnmatch_lines(
+        ["*--gate-save-baseline overwrites the baseline this run is compared with*"]
+    )

@@ -48,6 +48,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     state = get_state(config)
+    option = config.option
+    if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+        raise pytest.UsageError(
+            "--setup-only and --setup-plan run no test body, so a gate run would judge tests "
+            "that never ran; drop them, or drop --gate to see the fixtures"
+        )
+    # Listing (--collect-only, --fixtures) sends no traffic: no readiness, no verdict, no
+    # hooks, and the last real run's evidence stays where the upload step looks for it.
+    state.listing = bool(
+        option.collectonly
+        or getattr(option, "showfixtures", False)
+        or getattr(option, "show_fixtures_per_test", False)
+    )
     for name in settings.secret_envs:
         value = os.environ.get(name)
         if value is None:
@@ -61,9 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.base_url = settings.base_url
     _check_slo_scopes(config)
     _check_combinations(config)
+    _check_baseline_paths(config)
     if settings.is_worker:
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    else:
+    elif not state.listing:
         from .run.artifacts import fresh_artifacts_dir
 
         try:
@@ -117,6 +131,28 @@ def _check_combinations(config: pytest.Config) -> None:
             "with the tests beside them and each would skew the other's latency; run the "
             "load gate in a pytest run of its own without -n (it spreads itself over Locust "
             "workers with --gate-load-workers)"
+        )
+
+
+def _check_baseline_paths(config: pytest.Config) -> None:
+    """A baseline the run itself would move, or one each run overwrites, is called out."""
+    from .run.state import get_settings, get_state
+
+    settings = get_settings(config)
+    baseline, saved = settings.baseline_path, settings.save_baseline_path
+    if baseline is None:
+        return
+    if baseline.absolute().is_relative_to(settings.artifacts_dir):
+        raise pytest.UsageError(
+            f"--gate-baseline {baseline} is inside --gate-artifacts {settings.artifacts_dir}, "
+            "which each run moves aside before it starts; keep baselines outside it, e.g. "
+            "baselines/main.json"
+        )
+    if saved is not None and saved.absolute() == baseline.absolute():
+        get_state(config).add_note(
+            f"--gate-save-baseline overwrites the baseline this run is compared with "
+            f"({baseline}): each deploy may then be slower than the last by up to the floor "
+            "and still PASS; save to another file and promote it on purpose to avoid the drift"
         )
 
 

@@ -132,6 +132,8 @@ def compare_baseline(
     """The baseline comparison: its regressions, what made it untrustworthy, what was thin."""
     from ..slo.baseline import BaselineError, compare, live_baseline_errors, load_baseline
 
+    if state.stopped_early or state.signal:
+        return None, [], [], []  # nothing was measured to compare: the stop is the verdict
     baseline: Any
     live_errors: list[str] = []
     if settings.baseline_url is not None:
@@ -185,6 +187,13 @@ def build_evidence(
         state.signal or state.collection_errors
     ):
         errors.append("pytest stopped the run before every test ran (session.shouldstop)")
+    never_ran = [nodeid for nodeid in state.selected if nodeid not in state.outcomes]
+    if never_ran and not (state.signal or state.stopped_early or state.collection_errors):
+        # pytest.exit(returncode=0) in a test, fixture or plugin ends the session quietly.
+        errors.append(
+            f"{len(never_ran)} selected test(s) never ran to a verdict ({never_ran[0]} first); "
+            "something ended the session early (pytest.exit, -x, --maxfail, a crash)"
+        )
     return Evidence(
         phases=phase_evidence(settings, state),
         slos=slo_evidence(state.slo_results, settings.min_samples),

@@ -44,7 +44,7 @@ class GateSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.settings.is_worker or self.config.option.collectonly:
+        if self.settings.is_worker or self.state.listing:
             return
         abort_on_sigterm()
         try:
@@ -78,6 +78,8 @@ class GateSession:
             self._wait_until_ready()
         else:
             self.state.add_note("readiness polling skipped (--no-gate-ready)")
+            if self.state.served is not None:
+                self._wait_until_listening()
         if settings.seed_cmd:
             result = run_stack_command(settings, self.state, "seed", settings.seed_cmd)
             if not result.ok:
@@ -108,6 +110,29 @@ class GateSession:
         self.state.served = served
         self.state.add_artifact(log)
         self.config.add_cleanup(served.stop_quietly)  # the last resort; the finish stops it
+
+    def _wait_until_listening(self) -> None:
+        """--no-gate-ready with --gate-serve-cmd: no health polling, but the first request
+        waits until the served process listens (else a good build fails on its startup)."""
+        import time
+
+        from ..target.serve import something_answers
+
+        assert self.settings.base_url is not None
+        assert self.state.served is not None
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        while not something_answers(self.settings.base_url, timeout_s=1.0):
+            gone = self.state.served.exited()
+            if gone:
+                self._stop_early(f"target not ready: {gone}", not_ready=True)
+            if time.monotonic() >= deadline:
+                self._stop_early(
+                    f"target not ready: --gate-serve-cmd did not listen at "
+                    f"{self.settings.display_url} within --gate-ready-timeout "
+                    f"({self.settings.ready_timeout_s:g} s)",
+                    not_ready=True,
+                )
+            time.sleep(0.1)
 
     def _wait_until_ready(self) -> None:
         from ..target.readiness import NotReadyError, ReadinessSpec, wait_until_ready
@@ -202,6 +227,7 @@ class GateSession:
         # Smoke, then e2e, then load: a load test against a broken deploy measures nothing.
         keep.sort(key=lambda it: phase_order(phase_of(it, selected)))
         items[:] = keep
+        self.state.selected = [item.nodeid for item in keep]
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -281,6 +307,8 @@ class GateSession:
             if workeroutput is not None:
                 workeroutput["opsgate"] = self.state.to_workeroutput()
             return
+        if self.state.listing:
+            return  # pytest's own exit code: a listing is not a gate run
         decision = self._finish(int(exitstatus))
         session.exitstatus = int(decision.exit_code)
 
@@ -294,6 +322,9 @@ class GateSession:
         return self.decision
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.state.listing:
+            _write_line(self.config, "opsgate: listing only: nothing was sent, no verdict")
+            return
         if self.settings.is_worker or self.state.stopped_early:
             return  # an early stop printed its summary before pytest.exit
         terminalreporter.section("opsgate", sep="=")
