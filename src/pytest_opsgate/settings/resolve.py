@@ -152,6 +152,39 @@ class GateSettings:
         return strip_credentials(self.base_url) if self.base_url else "(none)"
 
 
+def _addresses(host: str) -> set[str]:
+    """The addresses ``host`` resolves to; empty when it does not resolve within 2 s."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(socket.getaddrinfo, host, None).result(timeout=2.0)
+    except (OSError, concurrent.futures.TimeoutError):
+        return set()
+    finally:
+        pool.shutdown(wait=False)
+    return {str(entry[4][0]) for entry in found}
+
+
+def _same_service(a: str, b: str) -> bool:
+    """Whether two URLs reach the same server: same scheme, port and path, same host or an
+    address in common (``localhost`` and ``127.0.0.1``)."""
+    from urllib.parse import urlsplit
+
+    pa, pb = urlsplit(a), urlsplit(b)
+    defaults = {"http": 80, "https": 443}
+
+    def where(parts: Any) -> tuple[str, int | None, str]:
+        return parts.scheme, parts.port or defaults.get(parts.scheme), parts.path.rstrip("/")
+
+    if where(pa) != where(pb) or not pa.hostname or not pb.hostname:
+        return False
+    if pa.hostname.lower() == pb.hostname.lower():
+        return True
+    return bool(_addresses(pa.hostname) & _addresses(pb.hostname))
+
+
 def _optional(value: str | None) -> str | None:
     return value or None
 
@@ -190,6 +223,17 @@ def build_settings(config: pytest.Config) -> GateSettings:
         raise GateUsageError(
             "--gate-baseline and --gate-baseline-url exclude each other: compare with a saved "
             "gate.json or with a live target measured side by side, not both"
+        )
+    if (
+        gates
+        and base_url
+        and value("baseline-url")
+        and _same_service(base_url, value("baseline-url"))
+    ):
+        raise GateUsageError(
+            f"--gate-baseline-url {strip_credentials(value('baseline-url'))} is the target "
+            "itself, so the deploy would be compared with itself; pass the URL of the stable "
+            "version (the one serving before this deploy)"
         )
     save_baseline = value("save-baseline")
     return GateSettings(
