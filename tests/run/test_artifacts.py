@@ -43,7 +43,7 @@ def test_f42_a_pass_after_a_failure_leaves_no_stale_failure_evidence(
     passed = pytester.runpytest("--gate=smoke", f"--base-url={demo.url}")
     assert passed.ret == 0
     files = sorted(p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*") if p.is_file())
-    assert files == ["gate.json", "gate.md", "gate.prom"]
+    assert files == [".opsgate-run", "gate.json", "gate.md", "gate.prom"]
     moved = pytester.path / "gate-artifacts.previous"
     assert (moved / "test_api.py-test_items" / "exchanges.txt").is_file()
     passed.stdout.fnmatch_lines(["*previous run's evidence was moved to*gate-artifacts.previous*"])
