@@ -170,3 +170,50 @@ def test_a_foreground_start_command_is_told_to_use_serve_cmd(pytester: pytest.Py
     assert result.ret == 11
     result.stdout.fnmatch_lines(["*a start command must return*use --gate-serve-cmd*"])
     assert _marked(marker) == []  # the timed-out command's process group was killed
+
+
+def test_a_gate_killed_outright_takes_its_served_server_along(pytester: pytest.Pytester) -> None:
+    port, marker = _free_port(), f"serve-{time.monotonic_ns()}"
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+
+        @pytest.mark.gate("smoke")
+        def test_waits(gate_client):
+            assert gate_client.get("/api/public/items").status_code == 200
+            print("SERVED AND WAITING", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-s",
+            "--gate=smoke",
+            f"--base-url=http://127.0.0.1:{port}",
+            f"--gate-serve-cmd={_serve_cmd(port, marker)}",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTEST_ADDOPTS": "-p no:schemathesis -p no:hypothesispytest"},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "SERVED AND WAITING" in line:
+                break
+        assert _marked(marker), "the served demo is not running"
+        proc.kill()  # SIGKILL: no cleanup of the gate's runs
+        proc.wait(timeout=MARGIN_S)
+        deadline = time.monotonic() + MARGIN_S
+        while _marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _marked(marker) == []
+    finally:
+        for pid in _marked(marker):
+            os.kill(pid, signal.SIGKILL)

@@ -7,7 +7,9 @@ giving up at once if the process exits. At the end of the run the group gets SIG
 SIGKILL after a grace, always: on PASS, on failure, on Ctrl-C and on SIGTERM (the run's
 finish calls :meth:`ServedProcess.stop`, and ``config.add_cleanup`` is the last resort).
 Processes that left the group (``setsid``, a server that daemonizes) are found by a variable
-of the run's own in their environment (``/proc``, Linux) and stopped the same way.
+of the run's own in their environment (``/proc``, Linux) and stopped the same way. If the
+gate itself is killed outright (SIGKILL), the kernel sends the served command SIGTERM
+(``PR_SET_PDEATHSIG``; a process it forked and that left is not covered).
 
 Before starting, one connection checks that nothing listens at the base URL already: a server
 left over from an earlier run would otherwise be tested in place of the new one. With
@@ -36,6 +38,26 @@ STOP_GRACE_S = 5.0
 # Every process of the served command carries this variable, set to a token of its own run,
 # so the stop finds those that left its process group (setsid, a daemonizing server).
 TOKEN_ENV = "OPSGATE_SERVED_BY"
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """For the child: SIGTERM when the gate dies, even by SIGKILL (Linux PR_SET_PDEATHSIG).
+
+    A gate killed outright (the CI job's SIGKILL, the OOM killer) runs no cleanup; without
+    this its served server would hold the port for every later run. libc is loaded here, in
+    the parent: the child between fork and exec may only make the one call.
+    """
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # not Linux: the stop at the end of the run is all there is
+
+    def set_pdeathsig() -> None:
+        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+    return set_pdeathsig
 
 
 def _pids_carrying(token: str) -> list[int]:
@@ -91,6 +113,7 @@ class ServedProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, TOKEN_ENV: self._token},
+            preexec_fn=_die_with_parent(),
         )
         self.started_at = time.monotonic()
         self._reader = threading.Thread(target=self._copy_output, name="opsgate-serve-output")
