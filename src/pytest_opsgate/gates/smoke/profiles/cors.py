@@ -1,158 +1,73 @@
-"""Built-in profiles about who may call what: auth, CSRF, webhook signatures and CORS."""
+"""``cors``: a preflight from the configured origin gets the expected Access-Control-* headers,
+and a foreign origin is not echoed back."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
-from contextlib import suppress
+import functools
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
-from .spec import SUCCESS, Body
+from ..registry import Profile, ProfileCheck
+from ..spec import SUCCESS
 
 if TYPE_CHECKING:
-    from .context import Context
-    from .spec import Auth, Cors, Csrf, Endpoint, WebhookHmac
+    from ..context import Context
+    from ..tables import Table
 
+PROBE_ORIGIN = "https://opsgate-cors-probe.invalid"
 _SIMPLE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 
-def auth(ctx: Context, profile: Auth, endpoint: Endpoint) -> list[str]:
-    """No credential is refused, a wrong one gets 401, the right one gets 2xx."""
-    secret = ctx.secret(profile.credential.env, optional=profile.optional)
-    how = profile.credential.describe()
-    findings = []
+@dataclass(frozen=True)
+class Cors:
+    """The settings of ``cors``."""
 
-    def call(value: str | None) -> httpx.Response:
-        return ctx.send(
-            endpoint.method,
-            endpoint.path,
-            body=endpoint.body,
-            credential=profile.credential if value is not None else None,
-            secret=value,
-        )
-
-    anonymous = call(None)
-    if anonymous.status_code not in profile.unauthenticated:
-        open_hint = ": the endpoint is open to anyone" if anonymous.status_code < 300 else ""
-        findings.append(
-            f"{endpoint} without a credential answered {anonymous.status_code}, expected "
-            f"{profile.unauthenticated}{open_hint}; response: {ctx.excerpt(anonymous)}"
-        )
-    wrong = call("opsgate-wrong-" + secrets.token_hex(12))
-    if wrong.status_code not in profile.wrong:
-        findings.append(
-            f"{endpoint} with a wrong credential ({how}) answered {wrong.status_code}, expected "
-            f"{profile.wrong}; response: {ctx.excerpt(wrong)}"
-        )
-    right = call(secret)
-    if right.status_code not in profile.accepted:
-        findings.append(
-            f"{endpoint} with the right credential ({how}) answered {right.status_code}, "
-            f"expected {profile.accepted}; response: {ctx.excerpt(right)}"
-        )
-    return findings
+    origin: str
+    paths: tuple[str, ...] = ("/",)
+    method: str = "GET"
+    request_headers: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    probe_origin: str | None = PROBE_ORIGIN
 
 
-def csrf(ctx: Context, profile: Csrf) -> list[str]:
-    """A state-changing request without the token is refused; with the token it is accepted."""
-    endpoint = profile.endpoint
-    findings = []
-    # The client holds no cookie yet, so this request carries no token of any kind.
-    bare = ctx.send(endpoint.method, endpoint.path, body=endpoint.body)
-    if bare.status_code not in profile.refused:
-        findings.append(
-            f"{endpoint} without a CSRF token answered {bare.status_code}, expected it refused "
-            f"({profile.refused}): another site's form could make this request for a user"
-        )
-    if profile.token_cookie is None:
-        return findings
-    token_path = profile.token_path or endpoint.path
-    ctx.send("GET", token_path)
-    token = None
-    with suppress(httpx.CookieConflict):
-        token = ctx.client.cookies.get(profile.token_cookie)
-    if not token:
-        raise ctx.fail(
-            f"GET {token_path} set no {profile.token_cookie} cookie, so the CSRF token could not "
-            "be read; check token_path and token_cookie"
-        )
-    ctx.redactor.register(token)
-    headers = [(profile.token_header, token)] if profile.token_header else []
-    body = endpoint.body
-    if profile.token_field:
-        body = _with_field(body, profile.token_field, token)
-    sent = ctx.send(endpoint.method, endpoint.path, headers=headers, body=body)
-    if sent.status_code not in profile.accepted:
-        findings.append(
-            f"{endpoint} with the CSRF token answered {sent.status_code}, expected "
-            f"{profile.accepted}; without this positive control the refusal above proves "
-            f"nothing; response: {ctx.excerpt(sent)}"
-        )
-    return findings
-
-
-def _with_field(body: Body | None, field: str, value: str) -> Body:
-    if body is not None and body.kind == "json" and isinstance(body.value, dict):
-        return Body("json", {**body.value, field: value})
-    fields = dict(body.value) if body is not None and isinstance(body.value, dict) else {}
-    fields[field] = value
-    return Body("form", fields)
-
-
-def signature(profile: WebhookHmac, secret: str, payload: bytes) -> str:
-    """The signature header value for ``payload``, in the profile's format."""
-    digest = hmac.new(secret.encode(), payload, getattr(hashlib, profile.algorithm)).digest()
-    return profile.signature_format.replace("{hex}", digest.hex()).replace(
-        "{base64}", base64.b64encode(digest).decode()
+def read(t: Table) -> Cors:
+    """Validate ``[cors]``."""
+    origin = t.string("origin")
+    if not re.match(r"^https?://[^/\s]+$", origin):
+        t.fail(f"is {origin!r}; an origin is scheme://host[:port] with no path", "origin")
+    probe = t.raw("probe_origin", PROBE_ORIGIN)
+    if probe is not False and not isinstance(probe, str):
+        t.fail("must be an origin string, or false to skip the probe", "probe_origin")
+    return Cors(
+        origin=origin,
+        paths=t.paths("paths", ("/",)),
+        method=t.method(),
+        request_headers=t.header_names("request_headers"),
+        allow_credentials=t.boolean("allow_credentials", False),
+        probe_origin=probe if isinstance(probe, str) else None,
     )
 
 
-def webhook_hmac(ctx: Context, profile: WebhookHmac) -> list[str]:
-    """A signed body is accepted; the same signature on a tampered body, or none, is refused."""
-    secret = ctx.secret(profile.env, optional=profile.optional)
-    endpoint = profile.endpoint
-    payload = profile.payload
-    signed = signature(profile, secret, payload)
-    ctx.redactor.register(signed)
-    content_type = [("Content-Type", profile.content_type)]
-    findings = []
-    good = ctx.send(
-        endpoint.method,
-        endpoint.path,
-        headers=[*content_type, (profile.header, signed)],
-        body=payload,
-    )
-    if good.status_code not in profile.accepted:
-        findings.append(
-            f"{endpoint} refused a body signed with ${profile.env} ({profile.header}, "
-            f"{profile.algorithm}, format {profile.signature_format!r}): {good.status_code}, "
-            f"expected {profile.accepted}; check header, algorithm and format; response: "
-            f"{ctx.excerpt(good)}"
+def checks(profile: Cors) -> list[ProfileCheck]:
+    """One item per path: ``cors OPTIONS /api/items``."""
+    return [
+        ProfileCheck(
+            f"OPTIONS {path.split('?', 1)[0]}", functools.partial(cors, profile=profile, path=path)
         )
-    # A trailing space keeps a JSON body valid, so only the signature can refuse it.
-    tampered = ctx.send(
-        endpoint.method,
-        endpoint.path,
-        headers=[*content_type, (profile.header, signed)],
-        body=payload + b" ",
-    )
-    if tampered.status_code not in profile.refused:
-        findings.append(
-            f"{endpoint} accepted a tampered body carrying the original signature "
-            f"({tampered.status_code}, expected {profile.refused}): the signature is not "
-            "checked against the body"
-        )
-    unsigned = ctx.send(endpoint.method, endpoint.path, headers=content_type, body=payload)
-    if unsigned.status_code not in profile.refused:
-        findings.append(
-            f"{endpoint} accepted a body with no {profile.header} header "
-            f"({unsigned.status_code}, expected {profile.refused}): anyone can post to it"
-        )
-    return findings
+        for path in profile.paths
+    ]
+
+
+PROFILE = Profile(
+    name="cors",
+    read=read,
+    checks=checks,
+    keys=("origin", "paths", "method", "request_headers", "allow_credentials", "probe_origin"),
+    requires=("origin",),
+    example='cors = { origin = "https://app.example.com", paths = ["/api/items"] }',
+    order=80,
+)
 
 
 def cors(ctx: Context, profile: Cors, path: str) -> list[str]:
