@@ -67,7 +67,12 @@ def negative_control(ctx: Context, profile: NegativeControl, path: str) -> list[
     if profile.credential is not None:
         secret = ctx.secret(profile.credential.env, optional=profile.optional)
     actual = path.replace(RANDOM, secrets.token_hex(8))
-    response = ctx.send(profile.method, actual, credential=profile.credential, secret=secret)
+    # Recorded under the path as configured ("GET /opsgate-negative-control-{random}"), so
+    # a baseline finds the same endpoint in every run instead of a new random one.
+    name = f"{profile.method} {path.split('?', 1)[0]}"
+    response = ctx.send(
+        profile.method, actual, credential=profile.credential, secret=secret, name=name
+    )
     status = response.status_code
     if 200 <= status < 300:
         return [
