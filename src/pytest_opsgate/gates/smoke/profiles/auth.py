@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 NOT_AUTHENTICATED = StatusSet(frozenset({401, 403}))
 UNAUTHORIZED = StatusSet(frozenset({401}))
-WRONG_KEY_PREFIX = "opsgate-wrong-"  # the made-up credential starts so, to find it in logs
+# The made-up credential starts so, to be found in the service's logs; the value itself is
+# redacted like any credential the client sends.
+WRONG_KEY_PREFIX = "opsgate-wrong-"
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,8 @@ def auth(ctx: Context, profile: Auth, endpoint: Endpoint) -> list[str]:
     if wrong.status_code not in profile.wrong:
         findings.append(
             f"{endpoint} with a wrong credential ({how}) answered {wrong.status_code}, expected "
-            f"{profile.wrong}; the gate sent the made-up value {made_up!r} where "
-            f"${profile.credential.env} goes"
+            f"{profile.wrong}; the gate sent a made-up key ({WRONG_KEY_PREFIX} and 24 hex "
+            f"digits) where ${profile.credential.env} goes"
             f"{_accept_hint('wrong', profile.wrong, wrong.status_code)}"
             f"; response: {ctx.excerpt(wrong)}"
         )
