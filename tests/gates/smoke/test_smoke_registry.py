@@ -416,3 +416,27 @@ def test_auth_says_nothing_about_accepting_a_2xx_for_a_wrong_key(
     assert "with a wrong credential (X-Api-Key from $REPORTS_KEY) answered 200" in output
     assert "accept it with" not in output
     assert result.ret == 1
+
+
+def test_the_readme_profile_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("**Adding a profile.**", 1)[1]
+    conftest = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makeconftest(conftest)
+    with FaultServer() as server:
+        _serve(server)
+        result = run_smoke(
+            pytester,
+            server.url,
+            'cache_control = { paths = ["/private", "/cached"] }\n',
+            "--no-gate-ready",
+            "-v",
+        )
+    result.stdout.fnmatch_lines(
+        [
+            "smoke::cache_control GET /private PASSED*",
+            "smoke::cache_control GET /cached FAILED*",
+            "*GET /cached: Cache-Control is 'public, max-age=60'*",
+        ]
+    )
+    assert result.ret == 1
