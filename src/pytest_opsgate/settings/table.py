@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
 from ..gates.load.options import bind_address, positive_float, worker_count
-from ..gates.smoke.options import openapi_option, profile_name
-from ..gates.smoke.spec import PROFILE_NAMES as PROFILES
+from ..gates.smoke.options import BUILTIN_PROFILES, openapi_option, profile_name
 from .parse import (
     byte_size,
     confidence,
@@ -137,9 +136,9 @@ OPTIONS: tuple[Option, ...] = (
           "ready (10): still serving X, want V", metavar="VERSION"),
     smoke("config", "smoke checks, profiles and [prometheus] SLOs: an opsgate.toml, or a "
           "pyproject.toml with [tool.opsgate]", metavar="PATH", shown_default="discover"),
-    smoke("profile", f"turn on a built-in profile ({', '.join(PROFILES)}); settings come from "
-          "the config table of that name (repeatable)", parse=profile_name, kind="list",
-          metavar="NAME"),
+    smoke("profile", f"turn on a smoke profile ({', '.join(BUILTIN_PROFILES)}, or one a plugin "
+          "adds); settings come from the config table of that name (repeatable)",
+          parse=profile_name, kind="list", metavar="NAME"),
     smoke("openapi", "check the target against its OpenAPI document, one item per operation: "
           "a URL, a path on the target or a file (needs pytest-opsgate[openapi])",
           parse=openapi_option, metavar="URL|PATH"),
