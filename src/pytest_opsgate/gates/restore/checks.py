@@ -52,7 +52,7 @@ class CheckResult:
             "name": self.name,
             "verdict": self.verdict,
             "reason": self.reason,
-            "slo": None if self.slo_result is None else self.slo_result.to_dict(),
+            "expression": None if self.slo_result is None else self.slo_result.slo.text,
         }
 
 
@@ -182,7 +182,7 @@ def judge_slo(
         verdict = "failed" if value is None else "error"
         return _result(slo, None, verdict, f"newest {table}.{column}: {note}")
     age_ms = (now - instant).total_seconds() * 1000
-    ok = age_ms <= slo.budget if slo.op == ">=" else age_ms < slo.budget
+    ok = bool(OPS[slo.op](age_ms, slo.budget))  # the SLO bounds the age (see expect.py)
     where = f" ({note})" if note else ""
     reason = (f"newest {table}.{column} is {instant.isoformat()}{where}, "
               f"{human_duration(age_ms)} old; "
