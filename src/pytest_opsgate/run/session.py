@@ -66,7 +66,7 @@ class GateSession:
                 self._stop_early(f"--gate-start-cmd failed ({result.status})")
         if settings.ready:
             self._wait_until_ready()
-        else:
+        elif settings.needs_target:  # a restore-only run has no target to poll
             self.state.add_note("readiness polling skipped (--no-gate-ready)")
         if settings.seed_cmd:
             result = run_stack_command(settings, self.state, "seed", settings.seed_cmd)

@@ -222,5 +222,6 @@ def judge_sql(check: SqlCheck, database: RestoredDatabase) -> CheckResult:
         ok = (str(value) == expected) == (op == "==")
     else:
         return CheckResult(name, "error", f"returned {value!r}, which is not a number to compare")
-    reason = f"returned {value!r}; expected {op} {expected}"
+    shown = value if isinstance(value, (int, float, Decimal)) else repr(value)
+    reason = f"returned {shown}; expected {op} {expected}"
     return CheckResult(name, "passed" if ok else "failed", reason)

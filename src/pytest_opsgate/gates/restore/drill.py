@@ -81,7 +81,7 @@ class _Drill:
     def add_unchecked(self) -> None:
         """List every expectation the drill stopped before, as an error row."""
         judged = {id(c.slo_result.slo) for c in self.result.checks if c.slo_result is not None}
-        why = "the drill stopped before it (see the reason above)"
+        why = "the drill stopped before it (see the drill's reason)"
         self.result.checks.extend(unchecked(s, why) for s in self.slos if id(s) not in judged)
         self.result.checks.extend(
             CheckResult(c.name or f"sql: {c.query[:80]}", "error", f"not checked: {why}")
