@@ -26,7 +26,7 @@ import jsonschema
 import pytest
 from restorekit import SHOP_ROWS
 
-from gatekit import PING_LOCUSTFILE, GateRun, add_locustfile, assert_verdict
+from gatekit import MARGIN_S, PING_LOCUSTFILE, GateRun, add_locustfile, assert_verdict
 from pytest_opsgate.report.gate_json import load_schema
 
 if TYPE_CHECKING:
@@ -220,12 +220,14 @@ def test_a_dsn_run_restores_into_a_new_database_and_drops_it(
     ("case", "cause"),
     [
         ("truncated", "is a corrupt or truncated gzip"),
+        ("empty", "is empty (0 bytes)"),
         ("stale", "backup age 3d 0h is not <= 26h"),
         ("missing table", "table 'refunds' is missing from the restored database"),
         ("too few rows", "orders: rows 120 is not >= 121"),
     ],
+    ids=["truncated", "empty", "stale", "missing_table", "too_few_rows"],
 )
-def test_a_bad_backup_fails_naming_the_cause_and_leaves_nothing(
+def test_F37_a_bad_backup_fails_naming_the_cause_and_leaves_nothing(
     gate: RestoreGate,
     pg: PgServer,
     backups: Backups,
@@ -235,8 +237,10 @@ def test_a_bad_backup_fails_naming_the_cause_and_leaves_nothing(
     cause: str,
 ) -> None:
     args = [f"--gate-restore-dsn={pg.dsn}", *ROWS]
-    if case == "truncated":
-        args.append(f"--gate-restore-from={one_backup(backups.truncated_gz)}")
+    if case in ("truncated", "empty"):
+        broken = backups.truncated_gz if case == "truncated" else backups.empty
+        # Beside a good older dump: the newest file is drilled even when it is broken.
+        args.append(f"--gate-restore-from={one_backup(backups.stale, broken)}")
     elif case == "stale":
         args += [f"--gate-restore-from={backups.stale}", "--gate-restore-max-age=26h"]
     else:
@@ -254,7 +258,7 @@ def test_a_bad_backup_fails_naming_the_cause_and_leaves_nothing(
     assert cause in run.output
     assert cause in (run.artifacts / "gate.md").read_text()
     failed = [s for s in run.report["slos"] if s["verdict"] == "failed"]
-    if case == "truncated":
+    if case in ("truncated", "empty"):
         # Nothing was restored: every expectation is a row that could not be checked.
         assert failed == []
         assert {s["verdict"] for s in run.report["slos"]} == {"error"}
@@ -332,6 +336,22 @@ def test_missing_server_binaries_are_an_error_naming_the_install_command(
     assert_nothing_left(drill_tmp)
 
 
+def test_a_dsn_user_without_createdb_is_an_error_naming_the_fix(
+    gate: RestoreGate, pg: PgServer, backups: Backups, drill_tmp: Path
+) -> None:
+    pg.psql("CREATE ROLE nocreate LOGIN PASSWORD 'nocreate-pw-1234'")
+    try:
+        host, port = pg.admin.url_params["host"], pg.admin.url_params["port"]
+        dsn = f"postgresql://nocreate:nocreate-pw-1234@{host}:{port}/postgres"
+        run = gate.run(f"--gate-restore-from={backups.custom}", f"--gate-restore-dsn={dsn}", *ROWS)
+    finally:
+        pg.psql("DROP ROLE nocreate")
+    assert_verdict(run, "ERROR", 11)
+    assert "the --gate-restore-dsn user needs CREATEDB" in run.test_reason("restore::")
+    assert "nocreate-pw-1234" not in run.output
+    assert_nothing_left(drill_tmp, pg)
+
+
 CRASH = """
 import pytest_opsgate.gates.restore.drill as drill
 
@@ -355,8 +375,23 @@ def test_a_crash_inside_the_drill_is_an_error_never_a_pass_or_a_fail(
     assert_nothing_left(drill_tmp)
 
 
+def test_F38_a_hanging_restore_fails_at_the_restore_timeout_and_leaves_nothing(
+    gate: RestoreGate, pytester: pytest.Pytester, pg: PgServer, drill_tmp: Path
+) -> None:
+    hang = pytester.path / "hang_20260101_000000.sql"
+    hang.write_text(HANG)
+    run = gate.run(
+        f"--gate-restore-from={hang}", f"--gate-restore-dsn={pg.dsn}", "--gate-restore-timeout=2s"
+    )
+    assert_verdict(run, "FAIL", 1)
+    assert "restore did not finish within 2 s; psql was killed" in run.test_reason("restore::")
+    assert run.elapsed_s < 2 + MARGIN_S  # the timeout, not pg_sleep(600), ended it
+    assert_nothing_left(drill_tmp, pg)
+    assert not _sleeping(pg)  # the server-side statement went with the dropped database
+
+
 @pytest.mark.parametrize("mode", ["dsn", "local"])
-def test_sigterm_mid_restore_is_aborted_and_leaves_nothing(
+def test_F38_sigterm_mid_restore_is_aborted_and_leaves_nothing(
     pytester: pytest.Pytester, pg: PgServer, drill_tmp: Path, mode: str
 ) -> None:
     pytester.makeini("[pytest]\n")
