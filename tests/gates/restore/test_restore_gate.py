@@ -1,9 +1,9 @@
 """``pytest --gate=restore``: the drill as a gate, through pytester and subprocesses, against
 real Postgres (a throwaway server per drill, or a new database on the session's server).
 
-Each drill gets a temporary folder of its own (``drill_tmp``, world-traversable so the
-``postgres`` user can use it), so "nothing left behind" is checked on exactly that folder and
-the processes working in it, whatever other tests run beside this one.
+Each test's drills make their temporary folders in a folder of its own (``drill_tmp``, from
+conftest), so "nothing left behind" is checked on exactly that folder and the processes
+working in it, whatever other tests run beside this one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import xml.etree.ElementTree as ET
@@ -30,7 +29,7 @@ from gatekit import MARGIN_S, PING_LOCUSTFILE, GateRun, add_locustfile, assert_v
 from pytest_opsgate.report.gate_json import load_schema
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from restorekit import PgServer
 
@@ -46,19 +45,6 @@ SUBPROCESS_TIMEOUT_S = 180
 
 
 # ---- running the gate
-
-
-@pytest.fixture
-def drill_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The drill's TMPDIR: under /tmp, traversable by the postgres user, checked empty after."""
-    folder = Path(tempfile.mkdtemp(prefix="opsgate-gate-tmp-", dir="/tmp"))
-    folder.chmod(0o755)
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # in-process runs
-    monkeypatch.setenv("TMPDIR", str(folder))  # subprocess runs
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def processes_in(folder: Path) -> list[str]:
@@ -355,10 +341,19 @@ def test_a_dsn_user_without_createdb_is_an_error_naming_the_fix(
 CRASH = """
 import pytest_opsgate.gates.restore.drill as drill
 
+REAL = drill.inspect_backup
+
+
 def crash(path):
     raise RuntimeError("planted crash in the drill")
 
-drill.inspect_backup = crash
+
+def pytest_configure(config):
+    drill.inspect_backup = crash
+
+
+def pytest_unconfigure(config):  # in-process runs share the module with the tests
+    drill.inspect_backup = REAL
 """
 
 
