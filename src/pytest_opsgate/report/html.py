@@ -56,7 +56,8 @@ class HtmlReportHooks:
 
     def pytest_html_report_title(self, report: Any) -> None:
         settings = get_settings(self.config)
-        report.title = f"opsgate: {','.join(settings.ordered_gates)} gate of {settings.display_url}"
+        target = f" of {settings.display_url}" if settings.base_url else ""  # restore: none
+        report.title = f"opsgate: {','.join(settings.ordered_gates)} gate{target}"
 
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
