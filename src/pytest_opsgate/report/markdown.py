@@ -69,7 +69,7 @@ def _readiness_text(readiness: Mapping[str, Any] | None) -> str:
         return f"not ready: {readiness.get('error') or 'unknown'}"
     return (
         f"ready after {readiness.get('waited_s')} s at {readiness.get('path')} "
-        f"({readiness.get('attempts')} attempts)"
+        f"({readiness.get('attempts')} attempt{'' if readiness.get('attempts') == 1 else 's'})"
     )
 
 
@@ -124,16 +124,33 @@ def _head(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _rate(entry: Mapping[str, Any]) -> str:
+    """A request rate only where it means something: load, or samples over a second or more."""
+    if entry["gate"] != "load" and (entry["window_s"] or 0) < 1.0:
+        return "-"
+    return format_measure("rps", entry["rps"])
+
+
+def _charts(doc: Mapping[str, Any], md_dir: Path) -> list[str]:
+    charts = [path for path in doc["artifacts"] if path.endswith(".svg")]
+    if not charts:
+        return []
+    return ["", "## Charts", "", *(f"- {_link(path, doc, md_dir)}" for path in charts)]
+
+
 def _measurements(doc: Mapping[str, Any]) -> list[str]:
     out = ["", "## SLOs", ""]
     if doc["slos"]:
+        with_test = any(s.get("test") for s in doc["slos"])
+        headers = ("gate", "endpoint", "statistic", "measured", "budget", "samples", "verdict")
         out += _table(
-            ("gate", "endpoint", "statistic", "measured", "budget", "samples", "verdict"),
+            (*headers, *(("test",) if with_test else ())),
             [
-                (s["gate"], s["scope"] or "all", s["label"],
+                (s["gate"], s["scope"] or "all",
+                 s["label"] + (" (guard)" if s.get("guard") else ""),
                  format_measure(s["statistic"], s["measured"]),
                  f"{s['op']} {format_measure(s['statistic'], s['budget'])}", s["samples"],
-                 s["verdict"].upper())
+                 s["verdict"].upper(), *((s.get("test") or "-",) if with_test else ()))
                 for s in doc["slos"]
             ],
         )  # fmt: skip
@@ -144,8 +161,8 @@ def _measurements(doc: Mapping[str, Any]) -> list[str]:
         out += _table(
             ("gate", "endpoint", "metric", "requests", "rate", "error rate", "p50", "p95", "p99"),
             [
-                (e["gate"], e["scope"], e["metric"], e["requests"],
-                 format_measure("rps", e["rps"]), format_measure("error_rate", e["error_rate"]),
+                (e["gate"], e["scope"], e["metric"], e["requests"], _rate(e),
+                 format_measure("error_rate", e["error_rate"]),
                  _ms(e["p50"]), _ms(e["p95"]), _ms(e["p99"]))
                 for e in doc["endpoints"]
             ],
@@ -195,16 +212,25 @@ def _baseline(doc: Mapping[str, Any]) -> list[str]:
     baseline = doc["baseline"]
     if baseline is None:
         return []
-    verdict = "no regression" if baseline["passed"] else f"{baseline['regressions']} regression(s)"
-    source = baseline["baseline_from"] or "an earlier run"
+    counts = [f"{baseline['compared']} endpoint(s) compared"]
+    counts += [f"{baseline['regressions']} regression(s)"] * bool(baseline["regressions"])
+    counts += [f"{baseline['inconclusive']} inconclusive"] * bool(baseline["inconclusive"])
+    counts += [f"{len(baseline['missing'])} not requested now"] * bool(baseline["missing"])
     version = f", version {baseline['baseline_version']}" if baseline["baseline_version"] else ""
+    sentences = [
+        f"- {row['decision']}: {_cell(row['reason'])}"
+        for row in baseline["rows"]
+        if row["status"] == "compared"
+    ]
     return [
         "",
         "## Baseline",
         "",
-        f"Compared with the run finished {source}{version}: {verdict}.",
+        f"Compared with {_cell(baseline['source'])}{version}: {', '.join(counts)}.",
         "",
         format_baseline_table(baseline["rows"]),
+        "",
+        *sentences,
         "",
         str(baseline["rule"]),
     ]
@@ -313,8 +339,9 @@ def _links(doc: Mapping[str, Any], md_dir: Path) -> list[str]:
 def render_markdown(doc: Mapping[str, Any], md_dir: Path | None = None) -> str:
     """gate.md from a gate.json document; links are relative to ``md_dir`` (default: artifacts)."""
     where = Path(os.path.abspath(md_dir if md_dir is not None else doc["artifacts_dir"]))
-    out = _head(doc) + _measurements(doc) + _failed_checks(doc) + _baseline(doc)
-    out += _restore(doc) + _commands(doc) + _links(doc, where)
+    out = _head(doc) + _measurements(doc) + _charts(doc, where) + _failed_checks(doc)
+    out += _baseline(doc) + _restore(doc)
+    out += _commands(doc) + _links(doc, where)
     return "\n".join(out) + "\n"
 
 

@@ -298,19 +298,22 @@ _RIGHT_ALIGNED = {"measured", "samples"}
 def format_slo_table(results: Sequence[SLOResult]) -> str:
     """An aligned plain-text table of results, then the reason for each one that did not pass.
 
-    A ``gate`` column leads when the results say which gate measured them.
+    A ``gate`` column leads when the results say which gate measured them; a ``test``
+    column ends it when a test asserted some of them (``gate_slo...assert_slo()``).
     """
     with_gate = any(result.source for result in results)
-    headers = (("gate",) if with_gate else ()) + _HEADERS
+    with_test = any(result.test for result in results)
+    headers = (("gate",) if with_gate else ()) + _HEADERS + (("test",) if with_test else ())
     rows = [
         (
             *((result.source or "-",) if with_gate else ()),
             result.scope_label,
-            result.slo.label,
+            result.slo.label + (" (guard)" if result.slo.guard else ""),
             format_measure(result.slo, result.measured),
             f"{result.slo.op} {format_measure(result.slo, result.slo.budget)}",
             str(result.samples),
             result.verdict.upper(),
+            *((result.test or "-",) if with_test else ()),
         )
         for result in results
     ]

@@ -127,8 +127,13 @@ class Context:
         secret: str | None = None,
         follow_redirects: bool = False,
         retry_429: bool = True,
+        name: str | None = None,
     ) -> httpx.Response:
-        """Send one request; a 429 is retried after Retry-After while the budget allows."""
+        """Send one request; a 429 is retried after Retry-After while the budget allows.
+
+        ``name`` is the endpoint the request counts under in metrics and baselines (default:
+        its method and path), for paths that differ on every run.
+        """
         request_headers = httpx.Headers(list(headers))
         params: list[tuple[str, str | int | float | bool | None]] = list(query)
         if credential is not None and secret is not None:
@@ -143,7 +148,11 @@ class Context:
         elif body is not None:
             kwargs["content"] = str(body.value).encode()
             request_headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        label = f"{method} {path.split('?', 1)[0]}"
+        label = name or f"{method} {path.split('?', 1)[0]}"
+        if name is not None:
+            from ...http.client import NAME_EXTENSION
+
+            kwargs["extensions"] = {NAME_EXTENSION: name}
         retries = 0
         while True:
             try:
