@@ -30,7 +30,7 @@ def test_items(gate_client):
 """
 
 
-def test_f42_a_pass_after_a_failure_leaves_no_stale_failure_evidence(
+def test_F42_a_pass_after_a_failure_leaves_no_stale_failure_evidence(
     pytester: pytest.Pytester, demo: DemoServer
 ) -> None:
     artifacts = pytester.path / "gate-artifacts"

@@ -106,8 +106,8 @@ def test_two_ms_to_three_ms_is_judged_against_the_absolute_floor(tmp_path: Path)
     assert _row(compare(baseline, current, floor="10%")).decision == "FAIL"
 
 
-def test_too_few_samples_are_inconclusive_not_pass(tmp_path: Path) -> None:
-    baseline = _doc({"smoke": _store([10.0, 11.0, 12.0])}, tmp_path)
+def test_too_few_samples_on_one_side_are_inconclusive_not_pass(tmp_path: Path) -> None:
+    baseline = _doc({"smoke": _store(_noisy(10.0, 100, seed=30))}, tmp_path)
     result = compare(baseline, {"smoke": _store([10.0, 11.0, 12.0])})
     row = _row(result)
     assert row.decision == "INCONCLUSIVE"
@@ -117,10 +117,39 @@ def test_too_few_samples_are_inconclusive_not_pass(tmp_path: Path) -> None:
     assert "30" in row.reason  # names the minimum it wanted
 
 
+def test_thin_on_both_sides_is_shown_not_judged_unless_nothing_else_was(tmp_path: Path) -> None:
+    """A smoke check's single request is no sample: shown, not judged, never alone a PASS."""
+    thin_then = _store([10.0], scope="GET /api/health/")
+    thin_now = _store([90.0], scope="GET /api/health/")
+    only_thin = compare(_doc({"smoke": thin_then}, tmp_path), {"smoke": thin_now})
+    row = _row(only_thin, "GET /api/health/")
+    assert row.status == "thin"
+    assert row.decision is None
+    assert "not judged" in row.reason
+    assert only_thin.compared == 0
+    assert only_thin.coverage_errors(partial=False) == []  # in common, just thin
+    assert len(only_thin.inconclusive_reasons) == 1
+    assert "no endpoint had 30 samples on both sides" in only_thin.inconclusive_reasons[0]
+    # Beside an endpoint that was judged, the thin one does not make the run INCONCLUSIVE.
+    then = _store(_noisy(100.0, 500, seed=31), store=_store([10.0], scope="GET /api/health/"))
+    now = _store(_noisy(100.0, 500, seed=32), store=_store([90.0], scope="GET /api/health/"))
+    mixed = compare(_doc({"smoke": then}, tmp_path), {"smoke": now})
+    assert _row(mixed).decision == "PASS"
+    assert _row(mixed, "GET /api/health/").status == "thin"
+    assert mixed.inconclusive_reasons == []
+    assert "too few samples" in mixed.format_table()
+
+
+def test_failures_on_a_thin_endpoint_still_fail(tmp_path: Path) -> None:
+    baseline = _doc({"smoke": _store([10.0] * 20)}, tmp_path)
+    result = compare(baseline, {"smoke": _store([10.0] * 20, failures=20)})
+    assert _row(result).decision == "FAIL"  # Fisher's exact test needs no minimum
+
+
 def test_min_samples_is_configurable(tmp_path: Path) -> None:
     baseline = _doc({"load": _store(_noisy(100.0, 40, seed=9))}, tmp_path)
     current = {"load": _store(_noisy(100.0, 40, seed=10))}
-    assert _row(compare(baseline, current, min_samples=100)).decision == "INCONCLUSIVE"
+    assert _row(compare(baseline, current, min_samples=100)).status == "thin"
     assert _row(compare(baseline, current, min_samples=20)).decision != "INCONCLUSIVE"
 
 

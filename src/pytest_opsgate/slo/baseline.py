@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 SUPPORTED_SCHEMA_VERSION = 1  # the gate.json schema_version this module reads
-Status = Literal["compared", "new", "missing"]
+THIN_ROW = 2  # the decision table's row "fewer than min_samples on either side"
+Status = Literal["compared", "thin", "new", "missing"]
 _Key = tuple[str, str, str]  # (gate, scope, metric)
 
 
@@ -142,9 +143,14 @@ class BaselineComparison:
             f"floor, and fewer than {self.min_samples} samples a side is INCONCLUSIVE."
         )
 
+    @property
+    def thin(self) -> list[EndpointJudgement]:
+        """Endpoints measured on both sides, too thinly on both to judge."""
+        return [row for row in self.rows if row.status == "thin"]
+
     def coverage_errors(self, *, partial: bool) -> list[str]:
         """Why the comparison cannot be trusted: nothing in common, or endpoints left out."""
-        if self.compared == 0:
+        if self.compared == 0 and not self.thin:
             return [
                 "baseline: no endpoint in common with this run, so nothing was compared; "
                 "save a baseline from a run of the same gates (--gate-save-baseline)"
@@ -166,8 +172,16 @@ class BaselineComparison:
 
     @property
     def inconclusive_reasons(self) -> list[str]:
-        """One sentence per endpoint the judge could not decide."""
-        return [f"baseline: {row.reason}" for row in self.inconclusive]
+        """One sentence per endpoint the judge could not decide; and when every endpoint in
+        common was thin, that nothing could be judged at all."""
+        reasons = [f"baseline: {row.reason}" for row in self.inconclusive]
+        if self.compared == 0 and self.thin:
+            reasons.append(
+                f"baseline: no endpoint had {self.min_samples} samples on both sides, so nothing "
+                f"was judged ({len(self.thin)} thin); sample more (gate_slo.sample(path, "
+                f"n={self.min_samples}), a load run) or lower --gate-baseline-min-samples"
+            )
+        return reasons
 
     def format_table(self) -> str:
         """A markdown table of the judgements."""
@@ -186,6 +200,7 @@ class BaselineComparison:
             "regressions": len(self.regressions),
             "inconclusive": len(self.inconclusive),
             "compared": self.compared,
+            "thin": len(self.thin),
             "missing": [row.endpoint for row in self.missing],
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
@@ -213,9 +228,15 @@ def format_baseline_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         endpoint = str(row["endpoint"]).replace("|", "\\|")
         figures = row.get("figures")
-        if row["status"] != "compared" or not figures:
+        if row["status"] in ("new", "missing") or not figures:
             shown = "new in this run" if row["status"] == "new" else "not requested now"
             lines.append(f"| {endpoint} | - | - | {shown} |")
+            continue
+        if row["status"] == "thin":
+            lines.append(
+                f"| {endpoint} | {_percentiles(figures['baseline'])} | "
+                f"{_percentiles(figures['current'])} | too few samples |"
+            )
             continue
         lines.append(
             f"| {endpoint} | {_percentiles(figures['baseline'])} | "
@@ -296,6 +317,19 @@ def _judge(
         current_requests=now.requests,
     )
     judgement = decide(comparison, floor, min_samples=min_samples)
+    if judgement.row == THIN_ROW and max(base.histogram.count, now.histogram.count) < min_samples:
+        # Thin on both sides (a smoke check's single request): no judge could ever tell, so
+        # the endpoint is shown but not judged; errors were judged already (Fisher, row 1).
+        return EndpointJudgement(
+            *key,
+            "thin",
+            reason=(
+                f"{name} has too few samples on both sides to judge (baseline "
+                f"{base.histogram.count}, current {now.histogram.count}, {min_samples} needed): "
+                "not judged"
+            ),
+            figures=comparison.to_dict(),
+        )
     return EndpointJudgement(
         *key,
         "compared",

@@ -276,7 +276,7 @@ def _drifted(server: FaultServer) -> None:
     server.route("/api/audit", json({"events": []}))
 
 
-def test_a_drifted_api_fails_naming_each_operation_and_keeps_its_key_secret(
+def test_F40_a_drifted_api_fails_naming_each_operation_and_keeps_its_key_secret(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAPI_KEY", SENTINEL)

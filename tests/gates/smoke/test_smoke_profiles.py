@@ -468,15 +468,17 @@ def test_negative_control_counts_under_its_configured_path_so_baselines_compare_
         f"--gate-artifacts={evidence}",
         "-rP",
     )
-    assert again.ret == 0, again.stdout.str()
+    # One request per check is too thin to judge, but every endpoint is found in both runs:
+    # INCONCLUSIVE for the thinness, never ERROR for an endpoint "missing now".
+    assert again.ret == 12, again.stdout.str()
     report = json_module.loads((evidence / "gate.json").read_text())
     scopes = {row["scope"] for row in report["endpoints"]}
     assert "GET /opsgate-gone-{random}" in scopes
     assert not any(scope.startswith("GET /opsgate-gone-") and "{" not in scope for scope in scopes)
     assert report["baseline"]["missing"] == []
     rows = {(row["endpoint"], row["status"]) for row in report["baseline"]["rows"]}
-    assert ("GET /opsgate-gone-{random} (smoke)", "compared") in rows
-    assert {status for _, status in rows} == {"compared"}, rows
+    assert ("GET /opsgate-gone-{random} (smoke)", "thin") in rows
+    assert {status for _, status in rows} == {"thin"}, rows
     # The request itself still went to a fresh random path.
     assert re.search(r"GET /opsgate-gone-[0-9a-f]{16} -> 404", again.stdout.str())
 

@@ -30,6 +30,10 @@ class CheckFailed(Exception):
     """The target broke an expectation; the message is already redacted."""
 
 
+class CheckUnmeasured(CheckFailed):
+    """The check could not be made at all (its secret is not set): ERROR, not FAIL."""
+
+
 class CheckSkipped(Exception):
     """The check cannot apply (optional secret missing, no JSON health body)."""
 
@@ -109,7 +113,7 @@ class Context:
         state = "is empty" if env in self.environ else "is not set"
         if optional:
             raise CheckSkipped(f"environment variable {env} {state} (optional = true)")
-        raise CheckFailed(
+        raise CheckUnmeasured(
             f"environment variable {env} {state}; export it or mark the check optional"
         )
 
@@ -190,6 +194,16 @@ class Context:
         """Duration of the latest recorded exchange (the final hop of the latest request)."""
         exchanges = self.client.exchanges
         return exchanges[-1].elapsed_ms if exchanges else None
+
+    def exchange_count(self) -> int:
+        """How many exchanges were recorded so far: a mark for :meth:`elapsed_since`."""
+        return len(self.client.exchanges)
+
+    def elapsed_since(self, mark: int) -> float | None:
+        """The time of every hop recorded since ``mark`` (a followed redirect is part of the
+        request a user waits for, so a slow first hop counts against the budget)."""
+        hops = [e.elapsed_ms for e in self.client.exchanges[mark:] if e.elapsed_ms is not None]
+        return sum(hops) if hops else None
 
     def json_body(self, response: httpx.Response) -> object:
         """The strictly parsed JSON body, or CheckFailed saying why it is not JSON."""
