@@ -105,8 +105,9 @@ def _register_run(config: pytest.Config) -> None:
         from .run.timeout import TimeLimitHooks
 
         def exempt(item: pytest.Item) -> bool:
-            # Load tests are bounded by their own watchdog (run time plus a grace).
-            return phase_of(item, settings.gates) == "load"
+            # Load tests are bounded by their own watchdog (run time plus a grace), the
+            # restore drill by its own timeouts (restore, server start, checks, then).
+            return phase_of(item, settings.gates) in ("load", "restore")
 
         manager.register(TimeLimitHooks(settings.test_timeout_s, exempt), "opsgate-time-limit")
     if manager.hasplugin("xdist"):

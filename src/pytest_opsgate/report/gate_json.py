@@ -281,6 +281,7 @@ def build_gate_json(record: RunRecord) -> dict[str, Any]:
         "commands": [_command_entry(command, base) for command in record.commands],
         "hooks": [_command_entry(hook, base) for hook in record.hooks],
         "baseline": None if record.baseline is None else record.baseline.to_dict(),
+        "restore": record.gate_evidence.get("restore"),
         "artifacts_dir": str(Path(os.path.abspath(base))),
         "artifacts": artifacts,
         "reports": {

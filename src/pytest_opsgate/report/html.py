@@ -151,8 +151,9 @@ def write_standalone_report(path: Path, title: str, block: str) -> None:
 
 
 def report_title(settings: GateSettings) -> str:
-    """``opsgate: smoke,e2e gate of https://staging.example.com``."""
-    return f"opsgate: {','.join(settings.ordered_gates)} gate of {settings.display_url}"
+    """``opsgate: smoke,e2e gate of https://staging.example.com`` (a restore drill has none)."""
+    target = f" of {settings.display_url}" if settings.base_url else ""
+    return f"opsgate: {','.join(settings.ordered_gates)} gate{target}"
 
 
 class HtmlReportHooks:

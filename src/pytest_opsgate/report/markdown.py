@@ -236,6 +236,72 @@ def _baseline(doc: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _restore(doc: Mapping[str, Any]) -> list[str]:
+    drill = doc.get("restore")  # absent from gate.json files written before the restore gate
+    if drill is None:
+        return []
+    from ..gates.restore.checks import human_duration
+    from ..gates.restore.evidence import human_size
+
+    out = ["", "## Restore drill", "", f"**{drill['verdict']}**: {_cell(drill['reason'])}", ""]
+    rows: list[tuple[str, object]] = [("test", drill["test"]), ("from", drill["source"])]
+    backup = drill["backup"]
+    if backup is not None:
+        kind = backup["format"] + (" (gzip)" if backup["compressed"] else "")
+        rows += [
+            ("backup", f"{backup['path']} ({kind}, {human_size(backup['size'])})"),
+            ("sha256", _code(backup["sha256"])),
+        ]
+        if backup["time"] is not None:
+            age = (
+                "" if backup["age_s"] is None else f", {human_duration(backup['age_s'] * 1000)} old"
+            )
+            rows.append(
+                ("backup time", f"{backup['time']} (from its {backup['time_source']}){age}")
+            )
+    if drill["target"]:
+        database = f", database {drill['database']}" if drill["database"] else ""
+        rows.append(("restored into", f"{drill['target']}{database}"))
+    if drill["restore_time_s"] is not None:
+        rows.append(
+            ("restore time", f"{drill['restore_time_s']:.2f} s with {drill['restore_tool']}")
+        )
+    rows.append(
+        (
+            "whole drill",
+            f"{drill['total_time_s']:.2f} s (server start and database creation included)",
+        )
+    )
+    out += _table(("", ""), rows)
+    if drill["tables"]:
+        out += [
+            "",
+            "Tables: rows found after the restore, against the manifest and the minimum asked.",
+            "",
+        ]
+        out += _table(
+            ("table", "manifest", "minimum", "found"),
+            [(t["table"], t["expected"], t["minimum"], t["found"]) for t in drill["tables"]],
+        )
+    if drill["checks"]:
+        out += [""]
+        out += _table(
+            ("check", "verdict", "in words"),
+            [(c["name"], c["verdict"].upper(), c["reason"]) for c in drill["checks"]],
+        )
+    if drill["cleanup"]:
+        out += ["", f"Cleanup: {_cell('; '.join(drill['cleanup']))}."]
+    for key, label in (
+        ("tool_output", drill["restore_tool"] or "restore tool"),
+        ("then_output", "then"),
+    ):
+        if drill[key].strip() and drill["verdict"] != "PASS":
+            out += ["", f"<details><summary>{_cell(label)} output (tail)</summary>", ""]
+            out += _fence(_output_tail(drill[key]))
+            out += ["", "</details>"]
+    return out
+
+
 def _commands(doc: Mapping[str, Any]) -> list[str]:
     runs = [("command", c) for c in doc["commands"]] + [("hook", h) for h in doc["hooks"]]
     if not runs:
@@ -274,7 +340,7 @@ def render_markdown(doc: Mapping[str, Any], md_dir: Path | None = None) -> str:
     """gate.md from a gate.json document; links are relative to ``md_dir`` (default: artifacts)."""
     where = Path(os.path.abspath(md_dir if md_dir is not None else doc["artifacts_dir"]))
     out = _head(doc) + _measurements(doc) + _charts(doc, where) + _failed_checks(doc)
-    out += _baseline(doc)
+    out += _baseline(doc) + _restore(doc)
     out += _commands(doc) + _links(doc, where)
     return "\n".join(out) + "\n"
 

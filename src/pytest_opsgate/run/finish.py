@@ -273,10 +273,13 @@ def build_record(
         finished_at=datetime.now(timezone.utc),
         duration_s=time.monotonic() - state.started_monotonic,
         reasons=list(decision.reasons),
-        target_url=settings.display_url,
+        target_url=settings.display_url if settings.base_url else None,
         target_version=(readiness.version or readiness.last_version) if readiness else None,
         gates=settings.ordered_gates,
-        readiness=readiness_dict(readiness, state.readiness_error),
+        # A restore-only run has no target: nothing was polled (null in gate.json).
+        readiness=readiness_dict(readiness, state.readiness_error)
+        if settings.needs_target or readiness or state.readiness_error
+        else None,
         phases=phase_records(evidence, state),
         slo_results=list(state.slo_results),
         endpoints={gate: store for gate, store in state.stores.items() if len(store)},
@@ -289,6 +292,7 @@ def build_record(
         junit_xml=Path(junit).absolute() if junit else None,
         markdown_report=settings.artifacts_dir / "gate.md",
         notes=[*state.notes, *decision.notes],
+        gate_evidence=dict(state.gate_evidence),
         redact=redactor.redact_text if redactor else None,
     )
 

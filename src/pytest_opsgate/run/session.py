@@ -76,7 +76,7 @@ class GateSession:
             self._serve(settings.serve_cmd)
         if settings.ready:
             self._wait_until_ready()
-        else:
+        elif settings.needs_target:  # a restore-only run has no target to poll
             self.state.add_note("readiness polling skipped (--no-gate-ready)")
             if self.state.served is not None:
                 self._wait_until_listening()

@@ -86,6 +86,8 @@ class GateState:
     notes: list[str] = field(default_factory=list)
     charts: list[tuple[str, str]] = field(default_factory=list)  # (title, SVG) for the summary
     baseline_comparison: BaselineComparison | None = None
+    # A gate's own evidence object for gate.json, by gate ("restore": the drill), plain data.
+    gate_evidence: dict[str, Any] = field(default_factory=dict)
     commands: list[CommandResult] = field(default_factory=list)
     hooks: list[CommandResult] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -130,6 +132,7 @@ class GateState:
             "selected": list(self.selected),
             "notes": list(self.notes),
             "errors": list(self.errors),
+            "gate_evidence": dict(self.gate_evidence),
         }
 
     def merge_workeroutput(self, data: dict[str, Any]) -> None:
@@ -150,6 +153,7 @@ class GateState:
         for note in data.get("notes", []):
             self.add_note(note)
         self.errors.extend(error for error in data.get("errors", []) if error not in self.errors)
+        self.gate_evidence.update(data.get("gate_evidence", {}))
 
 
 def get_settings(config: pytest.Config) -> GateSettings:

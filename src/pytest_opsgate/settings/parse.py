@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from ..slo.grammar import SLO
 
-GATE_NAMES = ("smoke", "e2e", "load")
+TARGET_GATES = ("smoke", "e2e", "load")  # the gates that send traffic to --base-url
+GATE_NAMES = (*TARGET_GATES, "restore")
 GATE_ORDER = {name: index for index, name in enumerate(GATE_NAMES)}
 BASE_URL_ENV_VARS = ("PYTEST_BASE_URL", "BASE_URL", "PLAYWRIGHT_BASE_URL")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GateUsageError
-from .parse import GATE_ORDER, find_base_url, strip_credentials, validate_base_url
+from .parse import GATE_ORDER, TARGET_GATES, find_base_url, strip_credentials, validate_base_url
 from .table import BY_NAME, OPTIONS
 
 if TYPE_CHECKING:
@@ -142,8 +142,13 @@ class GateSettings:
         return bool(self.gates)
 
     @property
+    def needs_target(self) -> bool:
+        """True when a selected gate sends traffic to the target (all but restore)."""
+        return bool(self.gates & frozenset(TARGET_GATES))
+
+    @property
     def ordered_gates(self) -> list[str]:
-        """Selected gates in the order they run: smoke, e2e, load."""
+        """Selected gates in the order they run: smoke, e2e, load, restore."""
         return sorted(self.gates, key=GATE_ORDER.__getitem__)
 
     @property
@@ -191,24 +196,37 @@ def _optional(value: str | None) -> str | None:
 
 def build_settings(config: pytest.Config) -> GateSettings:
     """Resolve and validate every core setting; raises GateUsageError naming the fix."""
-    from .parse import GATE_NAMES
 
     def value(name: str) -> Any:
         return option_value(config, name)
 
     written: frozenset[str] = value("gate") or frozenset()
     named = written - {"all"}
-    gates = frozenset(GATE_NAMES) if "all" in written else named
+    gates = named
+    if "all" in written:
+        gates = named | frozenset(TARGET_GATES)
+        if "restore" not in named:
+            # --gate=all drills a backup only when one is configured: most runs have none.
+            from ..gates.restore.config import restore_configured
+
+            if restore_configured(config):
+                gates |= {"restore"}
+    needs_target = bool(gates & frozenset(TARGET_GATES))
     base_url = find_base_url(config)
     if base_url:
         try:
             base_url = validate_base_url(base_url)
         except ValueError as exc:
             raise GateUsageError(str(exc)) from None
-    if gates and not base_url:
+    if needs_target and not base_url:
         raise GateUsageError(
             f"--gate={','.join(sorted(written))} needs a target; pass --base-url URL "
             "(or set base_url in the ini file, or PYTEST_BASE_URL / BASE_URL)"
+        )
+    if gates and value("serve-cmd") and not base_url:
+        raise GateUsageError(
+            "--gate-serve-cmd needs --base-url URL, the address the served service answers at "
+            "(a --gate=restore run alone has no target; drop --gate-serve-cmd)"
         )
     ca_bundle = value("ca-bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
@@ -243,7 +261,7 @@ def build_settings(config: pytest.Config) -> GateSettings:
         artifacts_dir=Path(value("artifacts")).absolute(),
         slos=tuple(value("slo")),
         min_samples=value("min-samples"),
-        ready=bool(value("ready")),
+        ready=bool(value("ready")) and needs_target,  # the restore gate has no target
         ready_paths=tuple(value("ready-path")),
         ready_timeout_s=value("ready-timeout"),
         ready_attempt_timeout_s=value("ready-attempt-timeout"),

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
 from ..gates.load.options import bind_address, positive_float, worker_count
+from ..gates.restore.options import dsn_text, positive_duration, restore_expect, tolerance
 from ..gates.smoke.options import BUILTIN_PROFILES, openapi_option, profile_name
 from .parse import (
     byte_size,
@@ -40,6 +41,7 @@ SECTIONS = (
     "Smoke",
     "E2E",
     "Load",
+    "Restore",
     "Monitoring",
     "Stack lifecycle, hooks and baseline",
 )
@@ -90,11 +92,12 @@ def _opt(section: str) -> Callable[..., Option]:
     return make
 
 
-core, ready, smoke, e2e, load, monitor, stack = (_opt(section) for section in SECTIONS)
+core, ready, smoke, e2e, load, restore, monitor, stack = (_opt(section) for section in SECTIONS)
 
 OPTIONS: tuple[Option, ...] = (
-    core("gate", "gates to run: smoke, e2e, load or all (comma-separated); command line only, "
-         "so an ordinary pytest run never becomes a gate run", parse=gate_names,
+    core("gate", "gates to run: smoke, e2e, load, restore or all (comma-separated; all takes "
+         "restore only when a backup is configured); command line only, so an ordinary pytest "
+         "run never becomes a gate run", parse=gate_names,
          metavar="NAME[,NAME...]", cli_only=True),
     core("artifacts", "evidence folder: gate.json, gate.md, per-test files",
          default="gate-artifacts", metavar="DIR", shown_default="`gate-artifacts`"),
@@ -181,6 +184,29 @@ OPTIONS: tuple[Option, ...] = (
          "act)", kind="list", metavar="HOST"),
     load("locust-arg", "extra Locust argument, passed as is (repeatable)", kind="list",
          metavar="ARG"),
+    restore("restore-from", "the backup to drill: a file, a pg_dump directory dump, or a folder "
+            "whose newest backup is taken (by the timestamp in its name, else mtime)",
+            metavar="PATH"),
+    restore("restore-dsn", "restore into a new database on this Postgres server (dropped "
+            "after) instead of a throwaway local one; a secret: set OPSGATE_RESTORE_DSN rather "
+            "than the flag, which ps shows", parse=dsn_text, metavar="DSN",
+            shown_default="throwaway server"),
+    restore("restore-expect", 'expectation, repeatable: "orders: rows >= 1000", '
+            '"orders.created_at: newest >= now - 26h", "restore_time < 10m", "tables >= 12"',
+            parse=restore_expect, kind="list", metavar="EXPR"),
+    restore("restore-manifest", "{table: rows} JSON written at backup time; each table must "
+            "come back with its rows, within the tolerance", metavar="PATH"),
+    restore("restore-tolerance", "how many fewer rows than the manifest a table may have",
+            parse=tolerance, default=0.05, metavar="PCT", shown_default="5%"),
+    restore("restore-max-age", "the RPO: an older backup fails (its name's timestamp, else its "
+            "mtime)", parse=positive_duration, metavar="DURATION"),
+    restore("restore-timeout", "time limit of the restore tool (psql, pg_restore); then FAIL",
+            parse=positive_duration, default=600.0, metavar="DURATION", shown_default="10m"),
+    restore("restore-then", "run after the restore with DATABASE_URL set to the restored "
+            "database (e.g. a migration check); a non-zero exit fails", metavar="CMD"),
+    restore("restore-bindir", "folder with initdb, pg_ctl, postgres, psql and pg_restore "
+            "(default: pg_config --bindir, else the newest /usr/lib/postgresql/*/bin)",
+            metavar="DIR", shown_default="discover"),
     monitor("prom-url", "Prometheus to judge the config file's [prometheus] SLOs with "
             "(overrides its url); an empty result, NaN or an unreachable server is an ERROR",
             parse=prom_url, metavar="URL", shown_default="[prometheus] url"),
