@@ -53,7 +53,7 @@ def counting_server() -> Iterator[CountingServer]:
 
 
 @pytest.mark.serial  # the measured p95 includes how promptly the generator starts arrivals
-def test_at_40_arrivals_a_second_the_stalling_target_fails_and_the_closed_model_hides_it(
+def test_F36_a_stalling_target_fails_in_the_open_model_and_the_closed_model_is_labelled(
     project: pytest.Pytester, stalling: StallingServer
 ) -> None:
     truth_ms = stalling.true_percentile_s(95) * 1000
@@ -74,7 +74,10 @@ def test_at_40_arrivals_a_second_the_stalling_target_fails_and_the_closed_model_
     result = load_result(project.path / "open", "ping.py")
     (p95,) = [s for s in result["slos"] if s["slo"]["statistic"] == "p95"]
     assert p95["verdict"] == "failed"
-    assert abs(p95["measured"] - truth_ms) <= 0.2 * truth_ms, p95["measured"]
+    # One-sided on purpose: a slow generator only adds to latency from the intended start,
+    # so a stall the open model hid is the one way to fall short (accuracy both ways is
+    # benchmarks/load_accuracy.py's to measure).
+    assert p95["measured"] >= 0.8 * truth_ms, p95["measured"]
     model = result["model"]
     assert (model["kind"], model["judged"]) == ("open", "corrected")
     assert model["started"] >= 0.99 * model["scheduled"] > 0

@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from urllib.parse import urlsplit
 
 from .arrivals import rate_option, stages_option
 
 __all__ = [
-    "baseline_url",
     "bind_address",
     "latency_basis",
     "positive_float",
@@ -74,15 +72,3 @@ def latency_basis(text: str) -> str:
             "or service (from the actual send)"
         )
     return value
-
-
-def baseline_url(text: str) -> str:
-    """``--gate-baseline-url`` type: an http(s) URL of the live baseline target."""
-    value = str(text).strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an http(s) URL; pass the live baseline like "
-            "--gate-baseline-url http://127.0.0.1:8001"
-        )
-    return value.rstrip("/") if parts.path in ("", "/") else value

@@ -79,10 +79,10 @@ def register(config: pytest.Config) -> None:
     """Called by the core when --gate selects load: check everything before any request."""
     if importlib.util.find_spec("locust") is None:
         raise pytest.UsageError(f"--gate=load needs Locust; install it with {INSTALL_HINT}")
-    from ...settings import option_value, strip_credentials
+    from ...settings import strip_credentials
 
     core = get_settings(config)
-    baseline: str | None = option_value(config, "baseline-url")
+    baseline = core.baseline_url
     try:
         settings = load_settings(config)
         if core.base_url:
@@ -399,6 +399,7 @@ class LoadPlugin:
         evidence.always.append(Attachment(name="load SLOs", kind="text", content=tables))
         title = f"{item.label}  {result.verdict.upper()}  {core.display_url}"
         svg = _chart_svg(result, redact(title))
+        state.charts.append((f"{item.label}: latency and throughput", svg))
         state.add_artifact(write_text(folder, CHART_FILE, svg))
         # Inline, so the report shows the chart under the test instead of a link to it.
         evidence.always.append(Attachment(name="latency and throughput", kind="html", content=svg))
