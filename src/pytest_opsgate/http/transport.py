@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import importlib
 import os
 import ssl
@@ -358,12 +359,11 @@ def tls_context(
         return _new_context(verify, trust_env)
     else:
         try:
-            st = os.stat(verify)
+            with open(verify, "rb") as bundle:
+                # The content is the trust store: a bundle rewritten in place is a new one.
+                key = (hashlib.sha256(bundle.read()).digest(),)
         except OSError:
-            key = (verify,)  # create_default_context names the missing file below
-        else:
-            # A rewritten bundle is a different trust store.
-            key = (os.path.realpath(verify), st.st_ino, st.st_size, st.st_mtime_ns)
+            return _new_context(verify, trust_env)  # which names the unreadable file
     with _SHARED_LOCK:
         context = _SHARED.get(key)
         if context is None:
