@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -86,8 +87,8 @@ def capture(
     """The redacted record of one hop; `body` is what was read of the response, maybe cut."""
     r = redactor
     # Headers and URL first: their secrets get registered before any body is scrubbed.
-    request_headers = r.redact_headers(request.headers.multi_items())
-    response_headers = r.redact_headers(response.headers.multi_items()) if response else {}
+    request_headers = _redact_headers(r, request.headers)
+    response_headers = _redact_headers(r, response.headers) if response is not None else {}
     url = r.redact_url(str(request.url))
     try:
         sent_body: bytes | None = request.content
@@ -150,6 +151,13 @@ def excerpt(
     return f"{shown}...[truncated {hidden:,} bytes{rest}]", True
 
 
+def _redact_headers(redactor: Redactor, headers: httpx.Headers) -> dict[str, str]:
+    # httpx decodes header bytes with an encoding it detects from those bytes, so the raw
+    # pairs identify the decoded ones; decoding is skipped for a block seen before.
+    return redactor.redact_header_block(tuple(headers.raw), headers.multi_items)
+
+
+@functools.lru_cache(maxsize=64)
 def _charset(content_type: str) -> str:
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")

@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "Redactor"]
@@ -238,13 +238,20 @@ class Redactor:
     ) -> dict[str, str]:
         """Sensitive headers become REDACTED (their values turn into secrets); others scrubbed."""
         pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
-        key = ("headers", pairs)
+        return self.redact_header_block(pairs, lambda: pairs)
+
+    def redact_header_block(
+        self, identity: Hashable, pairs: Callable[[], Iterable[tuple[str, str]]]
+    ) -> dict[str, str]:
+        """`redact_headers(pairs())`, where `identity` (e.g. the raw header bytes) determines
+        the pairs: a block seen before is not even decoded again."""
+        key = ("headers", identity)
         # The pattern before scrubbing: a secret registered meanwhile makes the entry stale.
         pattern = self._pattern
         known = self._remembered(key)
         if isinstance(known, dict):
             return dict(known)
-        out = self._redact_header_pairs(pairs)
+        out = self._redact_header_pairs(tuple(pairs()))
         self._remember(key, pattern, out)
         return dict(out)
 
