@@ -73,6 +73,8 @@ bench: $(STAMP) browser
 	$(PY) benchmarks/e2e_overhead.py
 	$(PY) benchmarks/load_accuracy.py
 	$(PY) benchmarks/load_throughput.py
+	$(PY) benchmarks/idle_overhead.py
+	$(PY) benchmarks/judge_simulation.py
 
 # The README's option tables come from src/pytest_opsgate/settings/table.py.
 readme: $(STAMP)

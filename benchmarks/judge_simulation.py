@@ -1,6 +1,7 @@
 """The statistical judge by simulation: false alarms against α, detection, and time saved early.
 
-    python benchmarks/judge_simulation.py [--runs 10000] [--pairs 1000] [--seed 1] [--speed]
+    python benchmarks/judge_simulation.py [--runs 10000] [--pairs 1000] [--seed 1]
+                                          [--sizes 150,1000] [--speed]
 
 Early decisions (pytest_opsgate.measure.sequential) on the SLO ``p99 < B``: a simulated load
 run lasts --duration seconds at --rps requests per second and the gate looks once a second;
@@ -111,7 +112,7 @@ def two_sample(args: argparse.Namespace) -> None:
     )
     print("  case               σ     n/side   PASS    INCONCL  FAIL    FAIL rows")
     for sigma in (0.25, 0.5):
-        for n in (150, 1000):
+        for n in args.sizes:
             for case, factor in (("A/A", 1.0), ("20 % slowdown", 1.2)):
                 outcomes: Counter[Decision] = Counter()
                 rows: Counter[int] = Counter()
@@ -165,6 +166,12 @@ def main() -> None:
     parser.add_argument("--rps", type=int, default=50)
     parser.add_argument("--duration", type=int, default=60, help="seconds per load run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[150, 1000],
+        help="samples per side of the two-sample rows, comma-separated (default 150,1000)",
+    )
     parser.add_argument("--speed", action="store_true", help="also time compare() as a ratio")
     args = parser.parse_args()
     early_decisions(args)

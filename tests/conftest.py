@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,13 +38,37 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     return pytester
 
 
+_WORKER_TMP: list[tuple[Path, str | None]] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # Each xdist worker gets a temporary folder of its own: the restore tests look for
+    # leftover ``opsgate-restore-*`` folders, and another worker's session server (or a drill
+    # it is running right now) would otherwise look like this worker's leak.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not _WORKER_TMP:
+        own = Path(tempfile.mkdtemp(prefix=f"opsgate-tests-{worker}-"))
+        own.chmod(0o755)  # Postgres runs as the unprivileged postgres user and must reach it
+        _WORKER_TMP.append((own, os.environ.get("TMPDIR")))
+        os.environ["TMPDIR"] = str(own)
+        tempfile.tempdir = None
     # pytest-playwright's soft-assertion scope cannot nest, which breaks in-process pytester
     # runs; this suite drives browsers only in subprocesses, so it does without the plugin
     # (make test also passes -p no:playwright).
     plugin = config.pluginmanager.get_plugin("playwright")
     if plugin is not None:
         config.pluginmanager.unregister(plugin)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _WORKER_TMP:
+        own, previous = _WORKER_TMP.pop()
+        if previous is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous
+        tempfile.tempdir = None
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 PROMETHEUS = "/usr/bin/prometheus"
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
@@ -40,6 +40,58 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """True when process ``pid`` holds the listening TCP socket of ``port`` (read from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
+@contextlib.contextmanager
+def refused_url() -> Iterator[str]:
+    """A loopback URL that refuses connections: its port is bound (so no other process takes
+    it while the test runs) but never listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(text: str) -> Samples:
+    """(name, labels) -> value of every sample in a text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def sample_value(samples: Samples, name: str, **labels: str) -> float | None:
+    """The one sample of ``name`` whose labels include ``labels``; None when there is none."""
+    found = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls]
+    assert len(found) <= 1, (name, labels, found)
+    return found[0] if found else None
+
+
+def gateway_samples(url: str) -> Samples:
+    """Everything a Pushgateway exposes on /metrics now."""
+    return parse_samples(httpx.get(f"{url}/metrics", timeout=10).text)
 
 
 def missing_binaries() -> list[str]:
@@ -83,12 +135,15 @@ class Server:
     def _wait_ready(self, path: str) -> bool:
         deadline = time.monotonic() + START_DEADLINE_S
         assert self.process is not None
+        port = int(self.url.rsplit(":", 1)[1])
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return True
+                    # Another test process may have bound the same free port first; then
+                    # that server answered, and ours is about to exit: try another port.
+                    return listens_on(self.process.pid, port)
             time.sleep(0.1)
         return False
 
@@ -181,3 +236,30 @@ def wait_for(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline_s:g} s waiting for {what}")
         time.sleep(step_s)
+
+
+ITEMS = "/api/public/items"
+
+
+class Traffic:
+    """Sends requests to a scraped demo and waits until Prometheus has scraped all of them."""
+
+    def __init__(self, demo_url: str, prometheus_url: str) -> None:
+        self.demo_url = demo_url
+        self.prometheus_url = prometheus_url
+        self.sent = 0
+
+    def scraped(self) -> float:
+        """Requests to ITEMS that Prometheus has seen so far."""
+        result = query(self.prometheus_url, f'sum(http_requests_total{{handler="{ITEMS}"}})')
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def send(self, count: int) -> None:
+        """``count`` requests to ITEMS and /healthz, then wait for a scrape that saw them."""
+        with httpx.Client(base_url=self.demo_url) as client:
+            for _ in range(count):
+                assert client.get(ITEMS).status_code == 200
+                assert client.get("/healthz").status_code == 200
+        self.sent += count
+        # rate() needs a scrape after the traffic: poll the API, never sleep-and-hope.
+        wait_for("Prometheus to scrape the traffic", lambda: self.scraped() >= self.sent)

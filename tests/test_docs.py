@@ -6,6 +6,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_opsgate.demo import DemoServer
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -59,3 +65,29 @@ def test_every_option_has_an_ini_key_and_an_environment_variable() -> None:
         assert not option.cli_only, option.name
         assert option.ini == "opsgate_" + option.name.replace("-", "_")
         assert f"`{option.ini}`" in README
+
+
+def _quick_start_blocks(kind: str) -> list[str]:
+    section = README.split("## Quick start for a real service", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{kind}\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_readme_quick_start_code_runs_against_the_demo(
+    pytester: pytest.Pytester, demo: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (code,) = _quick_start_blocks("python")
+    first_line = code.splitlines()[0]
+    path = first_line.removeprefix("# ").split(" ", 1)[0]
+    assert path == "suites/smoke/test_api.py"
+    target = pytester.path / path
+    target.parent.mkdir(parents=True)
+    target.write_text(code)
+    monkeypatch.setenv("DEV_KEY", demo.options.dev_key)
+    (commands,) = _quick_start_blocks("console")
+    command = next(line for line in commands.splitlines() if line.startswith("pytest "))
+    args = [arg.replace("https://staging.example.com", demo.url) for arg in command.split()[1:]]
+    result = pytester.runpytest(*args)
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=2)
+    # The sample's p95 and its guard are rows of the run's table, under the test's name.
+    result.stdout.fnmatch_lines(["*GET /api/items*p95*PASSED*test_list_is_fast*"])

@@ -82,7 +82,9 @@ def test_unknown_gate_is_a_usage_error_naming_valid_ones(pytester: pytest.Pytest
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest("--gate=smoek", "--base-url=http://127.0.0.1:9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown gate 'smoek'*valid gates are smoke, e2e, load and all*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown gate 'smoek'*valid gates are smoke, e2e, load, restore and all*"]
+    )
 
 
 def test_gate_without_base_url_says_how_to_pass_one(
@@ -94,6 +96,20 @@ def test_gate_without_base_url_says_how_to_pass_one(
     result = pytester.runpytest("--gate=smoke")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--gate=smoke needs a target; pass --base-url URL*"])
+
+
+def test_only_the_restore_gate_runs_without_a_target(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PYTEST_BASE_URL", "BASE_URL", "PLAYWRIGHT_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--gate=restore,smoke", "--gate-restore-from=backups")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gate=restore,smoke needs a target; pass --base-url URL*"])
+    alone = pytester.runpytest("--gate=restore", "--gate-restore-from=backups", "--collect-only")
+    assert alone.ret != pytest.ExitCode.USAGE_ERROR, alone.stderr.str()
+    alone.stdout.fnmatch_lines(["opsgate: target (none)", "*<RestoreItem backups>*"])
 
 
 @pytest.mark.parametrize("env_name", ["BASE_URL", "PLAYWRIGHT_BASE_URL"])

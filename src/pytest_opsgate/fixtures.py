@@ -11,7 +11,7 @@ from . import settings as cfg
 from .run.state import get_settings, get_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from .http.client import Exchange, GateClient
     from .measure.sampling import GateSLO
@@ -28,8 +28,6 @@ def item_exchanges(item: pytest.Item) -> list[Exchange]:
 @pytest.fixture
 def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     """An httpx client bound to the base URL that records every exchange as evidence."""
-    from .http.client import GateClient, Timeouts
-
     config = request.config
     settings = get_settings(config)
     base_url = settings.base_url or cfg.find_base_url(config)
@@ -41,15 +39,29 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
     store = get_state(config).store(traffic_label(request.node))
     exchanges = item_exchanges(request.node)
 
+    from .measure.success import request_ok
+
     def on_exchange(exchange: Exchange) -> None:
         exchanges.append(exchange)
-        # 4xx answers are often what a check asks for (401 on a wrong key); the run's
-        # error rate counts what an SLO counts: transport errors and 5xx.
-        ok = exchange.error is None and exchange.status is not None and exchange.status < 500
-        store.record(exchange.name, exchange.elapsed_ms, ok=ok)
+        # A sample's requests by its expected status; others fail on transport errors and
+        # 5xx only, since a 4xx is often what a check asks for (401 on a wrong key).
+        store.record(
+            exchange.name, exchange.elapsed_ms, ok=request_ok(exchange.error, exchange.status)
+        )
 
+    with _client(config, base_url, on_exchange) as client:
+        yield client
+
+
+def _client(
+    config: pytest.Config, base_url: str, on_exchange: Callable[[Exchange], None]
+) -> GateClient:
+    """A bounded, recording, redacting client on ``base_url`` with the run's settings."""
+    from .http.client import GateClient, Timeouts
+
+    settings = get_settings(config)
     total = settings.request_timeout_s
-    client = GateClient(
+    return GateClient(
         base_url,
         timeouts=Timeouts(connect=min(5.0, total), read=min(10.0, total), total=total),
         max_body_bytes=settings.max_body_bytes,
@@ -57,24 +69,35 @@ def gate_client(request: pytest.FixtureRequest) -> Iterator[GateClient]:
         redactor=get_state(config).redactor,
         on_exchange=on_exchange,
     )
-    with client:
-        yield client
 
 
 @pytest.fixture
-def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> GateSLO:
+def gate_slo(gate_client: GateClient, request: pytest.FixtureRequest) -> Iterator[GateSLO]:
     """Latency sampling and SLO assertions (p50/p95/p99, error rate) through gate_client."""
     from .measure.sampling import GateSLO
     from .run.selection import traffic_label
 
-    state = get_state(request.config)
+    config = request.config
+    state, settings = get_state(config), get_settings(config)
     nodeid, gate = request.node.nodeid, traffic_label(request.node)
 
     def keep(results: list[SLOResult]) -> None:
         # In-test SLOs are rows of the run's table like any other, named by their test.
         state.slo_results.extend(replace(r, source=gate, test=nodeid) for r in results)
 
-    return GateSLO(gate_client, get_settings(request.config).min_samples, on_results=keep)
+    if settings.baseline_url is None:
+        yield GateSLO(gate_client, settings.min_samples, on_results=keep)
+        return
+    baseline = state.baseline_store(gate)
+
+    from .measure.success import request_ok
+
+    def on_baseline(exchange: Exchange) -> None:
+        ok = request_ok(exchange.error, exchange.status)
+        baseline.record(exchange.name, exchange.elapsed_ms, ok=ok)
+
+    with _client(config, settings.baseline_url, on_baseline) as mirror:
+        yield GateSLO(gate_client, settings.min_samples, on_results=keep, mirror=mirror)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from .errors import GateUsageError
 from .fixtures import gate_client, gate_slo, gate_target
 
 # Fixtures are found by pytest in this module's namespace; session hooks load on --gate.
@@ -40,7 +41,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     if config.getoption("gate", default=None) is None:
         return  # not a gate run: nothing is built, nothing heavy imported
-    from .errors import GateUsageError
     from .run.state import get_settings, get_state
 
     try:
@@ -48,6 +48,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except GateUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     state = get_state(config)
+    option = config.option
+    if getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+        raise pytest.UsageError(
+            "--setup-only and --setup-plan run no test body, so a gate run would judge tests "
+            "that never ran; drop them, or drop --gate to see the fixtures"
+        )
+    # Listing (--collect-only, --fixtures) sends no traffic: no readiness, no verdict, no
+    # hooks, and the last real run's evidence stays where the upload step looks for it.
+    state.listing = bool(
+        option.collectonly
+        or getattr(option, "showfixtures", False)
+        or getattr(option, "show_fixtures_per_test", False)
+    )
     for name in settings.secret_envs:
         value = os.environ.get(name)
         if value is None:
@@ -60,7 +73,19 @@ def pytest_configure(config: pytest.Config) -> None:
         # BASE_URL / PLAYWRIGHT_BASE_URL: make pytest-base-url's fixture see the same target.
         config.option.base_url = settings.base_url
     _check_slo_scopes(config)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    _check_combinations(config)
+    _check_baseline_paths(config)
+    if settings.is_worker:
+        settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    elif not state.listing:
+        from .run.artifacts import fresh_artifacts_dir
+
+        try:
+            previous = fresh_artifacts_dir(settings.artifacts_dir)
+        except GateUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if previous is not None:
+            state.add_note(f"the previous run's evidence was moved to {previous}")
     _register_run(config)
 
 
@@ -68,6 +93,7 @@ def _register_run(config: pytest.Config) -> None:
     """The hooks of a gate run, the report writers, then each selected gate."""
     from .gates import load_gate
     from .report.writers import register_writers
+    from .run.monitoring import configure_prometheus
     from .run.selection import phase_of
     from .run.session import GateSession
     from .run.state import get_settings
@@ -79,8 +105,9 @@ def _register_run(config: pytest.Config) -> None:
         from .run.timeout import TimeLimitHooks
 
         def exempt(item: pytest.Item) -> bool:
-            # Load tests are bounded by their own watchdog (run time plus a grace).
-            return phase_of(item, settings.gates) == "load"
+            # Load tests are bounded by their own watchdog (run time plus a grace), the
+            # restore drill by its own timeouts (restore, server start, checks, then).
+            return phase_of(item, settings.gates) in ("load", "restore")
 
         manager.register(TimeLimitHooks(settings.test_timeout_s, exempt), "opsgate-time-limit")
     if manager.hasplugin("xdist"):
@@ -88,8 +115,46 @@ def _register_run(config: pytest.Config) -> None:
 
         manager.register(XdistHooks(config), "opsgate-xdist")
     register_writers(config)
+    configure_prometheus(config)  # [prometheus] SLOs, whatever gates are selected
     for gate in settings.ordered_gates:
         load_gate(gate).register(config)
+
+
+def _check_combinations(config: pytest.Config) -> None:
+    """Runs whose measurements would silently mix are refused, naming the fix."""
+    from .run.state import get_settings
+
+    settings = get_settings(config)
+    workers = config.getoption("numprocesses", default=None)
+    if "load" in settings.gates and workers and not settings.is_worker:
+        raise pytest.UsageError(
+            "--gate=load does not run under xdist (-n): load tests would share the machine "
+            "with the tests beside them and each would skew the other's latency; run the "
+            "load gate in a pytest run of its own without -n (it spreads itself over Locust "
+            "workers with --gate-load-workers)"
+        )
+
+
+def _check_baseline_paths(config: pytest.Config) -> None:
+    """A baseline the run itself would move, or one each run overwrites, is called out."""
+    from .run.state import get_settings, get_state
+
+    settings = get_settings(config)
+    baseline, saved = settings.baseline_path, settings.save_baseline_path
+    if baseline is None:
+        return
+    if baseline.absolute().is_relative_to(settings.artifacts_dir):
+        raise pytest.UsageError(
+            f"--gate-baseline {baseline} is inside --gate-artifacts {settings.artifacts_dir}, "
+            "which each run moves aside before it starts; keep baselines outside it, e.g. "
+            "baselines/main.json"
+        )
+    if saved is not None and saved.absolute() == baseline.absolute():
+        get_state(config).add_note(
+            f"--gate-save-baseline overwrites the baseline this run is compared with "
+            f"({baseline}): each deploy may then be slower than the last by up to the floor "
+            "and still PASS; save to another file and promote it on purpose to avoid the drift"
+        )
 
 
 def _check_slo_scopes(config: pytest.Config) -> None:

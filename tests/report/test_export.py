@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
+import jsonschema
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import faultserver as fs
 import promstack
 from pytest_opsgate.http.redact import Redactor
+from pytest_opsgate.measure.metrics import MetricsStore
+from pytest_opsgate.report.export import run_summary
+from pytest_opsgate.report.gate_json import build_gate_json, load_schema
 from pytest_opsgate.report.openmetrics import RunSummary, render, write_gate_prom
 from pytest_opsgate.report.pushgateway import (
     PASSWORD_ENV,
@@ -22,7 +25,9 @@ from pytest_opsgate.report.pushgateway import (
     push_run,
     pushgateway_headers,
 )
+from pytest_opsgate.report.record import RunRecord
 from pytest_opsgate.slo import SLOResult, parse_slo
+from pytest_opsgate.slo.baseline import compare, load_baseline, save_baseline
 from pytest_opsgate.slo.prometheus_config import PrometheusSLO
 from pytest_opsgate.verdict import Verdict
 
@@ -58,19 +63,8 @@ def summary(verdict: Verdict, *, at: float, p95_ms: float = 120.0) -> RunSummary
     )
 
 
-def parse(text: str) -> Samples:
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    """The one sample of ``name`` whose labels include ``labels``; None when there is none."""
-    found = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls]
-    assert len(found) <= 1, (name, labels, found)
-    return found[0] if found else None
+parse = promstack.parse_samples
+value = promstack.sample_value
 
 
 SLO_KEY = {"gate": "smoke", "scope": "GET /api/items", "statistic": "p95", "op": "<"}
@@ -140,8 +134,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert not server.folder.exists()
 
 
-def scraped(url: str) -> Samples:
-    return parse(httpx.get(f"{url}/metrics", timeout=10).text)
+scraped = promstack.gateway_samples
 
 
 @needs_binaries
@@ -192,9 +185,9 @@ def test_rows_a_run_no_longer_has_leave_the_gateway(pushgateway: str) -> None:
 
 
 def test_an_unreachable_pushgateway_is_a_note_within_the_timeout() -> None:
-    url = f"http://127.0.0.1:{promstack.free_port()}"
-    started = time.monotonic()
-    note = push_run(url, summary(Verdict.PASS, at=1.0), timeout=2.0)
+    with promstack.refused_url() as url:
+        started = time.monotonic()
+        note = push_run(url, summary(Verdict.PASS, at=1.0), timeout=2.0)
     assert time.monotonic() - started < 2 * 2.0 + 5  # two pushes at most, with a margin
     assert note is not None
     assert note.startswith(f"run metrics not pushed to {url}: ")
@@ -273,3 +266,79 @@ def test_a_bad_url_is_a_note(url: str, words: str) -> None:
     note = push_run(url, summary(Verdict.PASS, at=1.0))
     assert note is not None
     assert words in note
+
+
+# --------------------------------------------------------------------------- from a run's record
+
+
+def prometheus_record(tmp_path: Path, verdict: Verdict = Verdict.PASS) -> RunRecord:
+    """A run's record with smoke traffic, a smoke SLO and Prometheus rows (one below zero)."""
+    store = MetricsStore()
+    for index in range(10):
+        store.record("GET /api/items", 20.0 + index, ok=True, at=float(index))
+    store.record("page /", 300.0, ok=True, at=0.0, metric="load")
+    (p99,) = PrometheusSLO("api p99", "q", 0.05, None, "w").rows()
+    (drift,) = PrometheusSLO("clock drift", "d", None, -0.5, "w").rows()
+    started = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    return RunRecord(
+        verdict=verdict,
+        exit_code=0 if verdict is Verdict.PASS else 1,
+        artifacts_dir=tmp_path,
+        started_at=started,
+        finished_at=started + timedelta(seconds=5),
+        duration_s=5.0,
+        gates=["smoke"],
+        slo_results=[
+            SLOResult(parse_slo("GET /api/items: p95 < 300ms"), 29.0, 10, "passed", "r",
+                      source="smoke"),
+            SLOResult(p99, 0.012, 1, "passed", "value 0.012 <= 0.05", source="prometheus"),
+            SLOResult(drift, -0.25, 3, "passed", "value -0.25 >= -0.5", source="prometheus"),
+        ],
+        endpoints={"smoke": store},
+    )  # fmt: skip
+
+
+def test_gate_json_with_prometheus_rows_validates_and_a_latency_row_may_not_go_negative(
+    tmp_path: Path,
+) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    doc = build_gate_json(prometheus_record(tmp_path))
+    validator.validate(doc)
+    rows = {row["scope"]: row for row in doc["slos"]}
+    assert (rows["clock drift"]["budget"], rows["clock drift"]["unit"]) == (-0.5, "value")
+    assert rows["api p99"]["metric"] == "prometheus"
+    assert rows["api p99"]["expression"] == "api p99: q <= 0.05"
+    assert [b["expression"] for b in doc["error_budget"]] == ["GET /api/items: p95 < 300ms"]
+    rows["GET /api/items"]["budget"] = -1.0  # only a Prometheus row has a query's own units
+    assert not validator.is_valid(doc)
+
+
+def test_a_baseline_saved_with_prometheus_rows_compares_endpoints_only(tmp_path: Path) -> None:
+    record = prometheus_record(tmp_path)
+    save_baseline(build_gate_json(record), tmp_path / "baseline.json")
+    doc = load_baseline(tmp_path / "baseline.json")
+    comparison = compare(doc, record.endpoints)
+    assert comparison.coverage_errors(partial=False) == []
+    assert comparison.passed
+    assert {row.gate for row in comparison.rows} == {"smoke"}  # Prometheus rows are not compared
+
+
+def test_the_export_of_a_record_counts_api_requests_and_scrubs_labels(tmp_path: Path) -> None:
+    record = prometheus_record(tmp_path, Verdict.FAIL)
+    record.slo_results[1].slo = PrometheusSLO("key sk-live-77aa33", "q", 1, None, "w").rows()[0]
+    redactor = Redactor()
+    redactor.register("sk-live-77aa33")
+    record.redact = redactor.redact_text
+    summary = run_summary(record)
+    assert summary.verdict == "FAIL"
+    assert summary.duration_seconds == 5.0
+    assert summary.finished_at == record.finished_at.timestamp()
+    assert [(e.gate, e.scope, e.requests) for e in summary.endpoints] == [
+        ("smoke", "GET /api/items", 10)
+    ]  # the page load is not a request
+    text = render(summary).decode()
+    assert "sk-live-77aa33" not in text
+    samples = parse(text)
+    assert value(samples, "opsgate_slo_budget", scope="clock drift", op=">=") == -0.5
+    assert value(samples, "opsgate_slo_measured", scope="clock drift") == -0.25
+    assert value(samples, "opsgate_last_success_timestamp_seconds") is None

@@ -386,9 +386,14 @@ def test_gate_md_shows_the_baseline_table(tmp_path: Path) -> None:
     record = _record(tmp_path, baseline=compare(baseline_doc, {"load": slower}))
     text = render_gate_md(record)
     section = text.split("## Baseline", 1)[1]
-    assert "| endpoint" in section
-    assert "| baseline" in section
-    assert "REGRESSION" in section
+    assert (
+        "| endpoint | baseline p50 / p95 / p99 (n) | now p50 / p95 / p99 (n) | decision |"
+        in section
+    )
+    # The judge's sentence, with the figures it decided on.
+    assert "- FAIL: GET /api/items (load) got slower by" in section
+    assert "CI" in section
+    assert "floor" in section
     assert "version 1.4.2" in section
 
 

@@ -132,42 +132,53 @@ def test_on_fail_and_on_pass_hooks(
 
 
 def test_baseline_regression_fails_with_a_table(
-    pytester: pytest.Pytester, fresh_demo: DemoServer
+    pytester: pytest.Pytester, fresh_demo: DemoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(
         """
+        import os
         import pytest
 
         @pytest.mark.gate("smoke")
         def test_items(gate_client):
-            for _ in range(20):
+            for _ in range(int(os.environ["SAMPLES"])):
                 gate_client.get("/api/public/items")
         """
     )
     baseline = pytester.path / "baseline.json"
-    first = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url={fresh_demo.url}",
-        f"--gate-artifacts={pytester.path / 'a'}",
-        f"--gate-save-baseline={baseline}",
-    )
-    assert first.ret == 0
+
+    def run(name: str, samples: int, *extra: str) -> pytest.RunResult:
+        monkeypatch.setenv("SAMPLES", str(samples))
+        return pytester.runpytest(
+            "--gate=smoke",
+            f"--base-url={fresh_demo.url}",
+            f"--gate-artifacts={pytester.path / name}",
+            *extra,
+        )
+
+    assert run("saved", 40, f"--gate-save-baseline={baseline}").ret == 0
     assert baseline.exists()
+    # Unchanged: a floor far above a busy machine's jitter, so only a real change could FAIL.
+    same = run("same", 40, f"--gate-baseline={baseline}", "--gate-regression-floor=+250ms")
+    assert same.ret == 0, same.outlines[-15:]
+    assert _gate_json(pytester.path / "same")["baseline"]["rows"][0]["decision"] == "PASS"
+
+    thin = run("thin", 3, f"--gate-baseline={baseline}")  # 3 samples cannot tell
+    assert thin.ret == 12
+    assert _gate_json(pytester.path / "thin")["verdict"] == "INCONCLUSIVE"
+    thin.stdout.fnmatch_lines(["*too few samples*at least 30*INCONCLUSIVE"])
+
     fresh_demo.options.latency_ms = 200  # the new deploy is slower
-    second = pytester.runpytest(
-        "--gate=smoke",
-        f"--base-url={fresh_demo.url}",
-        f"--gate-artifacts={pytester.path / 'b'}",
-        f"--gate-baseline={baseline}",
-    )
-    assert second.ret == 1
-    doc = _gate_json(pytester.path / "b")
+    slow = run("slow", 40, f"--gate-baseline={baseline}")
+    assert slow.ret == 1
+    doc = _gate_json(pytester.path / "slow")
     assert doc["verdict"] == "FAIL"
-    regressed = [row for row in doc["baseline"]["rows"] if row["regressed"]]
-    assert any(row["scope"] == "GET /api/public/items" for row in regressed)
-    markdown = (pytester.path / "b" / "gate.md").read_text()
-    assert "baseline" in markdown.lower()
-    assert "now" in markdown
+    failed = [row for row in doc["baseline"]["rows"] if row["decision"] == "FAIL"]
+    assert [row["scope"] for row in failed] == ["GET /api/public/items"]
+    slow.stdout.fnmatch_lines(["*GET /api/public/items (smoke) got slower by*FAIL"])
+    markdown = (pytester.path / "slow" / "gate.md").read_text()
+    assert "baseline p50 / p95 / p99 (n)" in markdown
+    assert "| FAIL |" in markdown
 
 
 def test_missing_baseline_file_is_a_usage_error(
@@ -335,3 +346,54 @@ def test_failing_start_command_is_an_error_before_any_request(
     assert result.ret == 11
     assert "--gate-start-cmd failed (exit 3)" in result.stdout.str() + result.stderr.str()
     assert _gate_json(artifacts)["verdict"] == "ERROR"
+
+
+LIVE = """
+import pytest
+
+@pytest.mark.gate("smoke")
+def test_items(gate_slo):
+    gate_slo.sample("/api/public/items", n=80)
+"""
+
+
+def test_live_baseline_judges_side_by_side(
+    pytester: pytest.Pytester, demo: DemoServer, fresh_demo: DemoServer
+) -> None:
+    pytester.makepyfile(LIVE)
+    same = pytester.runpytest(
+        "--gate=smoke",
+        f"--base-url={demo.url}",
+        f"--gate-baseline-url={fresh_demo.url}",
+        "--gate-regression-floor=+250ms",  # only a real change, never a busy machine, fails
+    )
+    assert same.ret == 0, same.outlines[-15:]
+    same.stdout.fnmatch_lines([f"baseline: live target {fresh_demo.url}*", "*: PASS"])
+
+    fresh_demo.options.latency_ms = 40  # the candidate is slower than the baseline
+    slow = pytester.runpytest(
+        "--gate=smoke",
+        f"--base-url={fresh_demo.url}",
+        f"--gate-baseline-url={demo.url}",
+        f"--gate-artifacts={pytester.path / 'slow'}",
+    )
+    assert slow.ret == 1, slow.outlines[-15:]
+    rows = _gate_json(pytester.path / "slow")["baseline"]["rows"]
+    assert [row["decision"] for row in rows] == ["FAIL"]
+    # One baseline request per sample, in A-B-B-A order, so drift hits both sides alike.
+    assert rows[0]["figures"]["baseline"]["n"] == rows[0]["figures"]["current"]["n"] == 80
+
+
+def test_a_failing_live_baseline_is_an_error_not_a_comparison(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    pytester.makepyfile(LIVE)
+    result = pytester.runpytest(
+        "--gate=smoke", f"--base-url={demo.url}", f"--gate-baseline-url={dead}"
+    )
+    assert result.ret == 11, result.outlines[-15:]  # ERROR
+    result.stdout.fnmatch_lines([f"*the live baseline {dead} failed 80 of 80 requests*"])
+    assert "FAIL" not in result.stdout.str().split("VERDICT")[-1]

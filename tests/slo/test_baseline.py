@@ -1,8 +1,10 @@
-"""Baseline regression: tolerance, absolute floors, new/missing endpoints, baseline files."""
+"""Baseline comparison: the judge per endpoint, floors, coverage, live baselines, files."""
 
 from __future__ import annotations
 
 import json
+import math
+import random
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -53,98 +55,152 @@ def _doc(stores: dict[str, MetricsStore], tmp_path: Path) -> dict[str, Any]:
     return build_gate_json(record)
 
 
-def _row(comparison: Any, statistic: str, scope: str = ITEMS) -> Any:
-    return next(r for r in comparison.rows if r.statistic == statistic and r.scope == scope)
+def _noisy(median_ms: float, n: int, seed: int) -> list[float]:
+    """Log-normal latencies around ``median_ms`` (sigma 0.25): what a real endpoint looks like."""
+    rng = random.Random(seed)
+    return [median_ms * math.exp(rng.gauss(0.0, 0.25)) for _ in range(n)]
 
 
-def test_latency_regression_beyond_tolerance_and_floor_fails(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    result = compare(baseline, {"load": _store([130.0] * 100)})
-    p95 = _row(result, "p95")
-    assert p95.regressed
-    assert p95.baseline == pytest.approx(100.0, rel=0.001)
-    assert p95.now == pytest.approx(130.0, rel=0.001)
-    assert p95.change_pct == pytest.approx(30.0, abs=0.2)
+def _row(comparison: Any, scope: str = ITEMS) -> Any:
+    return next(r for r in comparison.rows if r.scope == scope)
+
+
+def test_a_clear_slowdown_fails_with_its_figures_in_a_sentence(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(100.0, 200, seed=1))}, tmp_path)
+    result = compare(baseline, {"load": _store(_noisy(150.0, 200, seed=2))})
+    row = _row(result)
+    assert row.decision == "FAIL"
     assert not result.passed
-    assert result.regressions
-    assert any("GET /api/items (load) p95" in reason for reason in result.reasons)
+    assert result.regressions == [row]
+    assert "GET /api/items (load)" in row.reason
+    assert "slower" in row.reason
+    assert "floor" in row.reason
+    assert result.reasons == [f"regression: {row.reason}"]
+    figures = row.figures
+    assert figures["baseline"]["n"] == 200
+    assert figures["current"]["n"] == 200
+    assert figures["baseline"]["p50_ms"] == pytest.approx(100.0, rel=0.1)
+    assert figures["current"]["p50_ms"] == pytest.approx(150.0, rel=0.1)
 
 
-def test_change_within_tolerance_is_not_a_regression(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    result = compare(baseline, {"load": _store([108.0] * 100)})
+def test_an_unchanged_endpoint_passes(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(100.0, 500, seed=3))}, tmp_path)
+    result = compare(baseline, {"load": _store(_noisy(100.0, 500, seed=4))})
+    assert _row(result).decision == "PASS"
     assert result.passed
-    assert not _row(result, "p95").regressed
+    assert not result.inconclusive
 
 
-def test_two_ms_to_three_ms_is_below_the_absolute_floor(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([2.0] * 100)}, tmp_path)
-    result = compare(baseline, {"load": _store([3.0] * 100)})
-    p95 = _row(result, "p95")
-    assert p95.change_pct == pytest.approx(50.0, abs=0.2)  # at the histogram resolution
-    assert not p95.regressed
-    assert result.passed
-    # Without the floor the same change is a regression: the floor is what saved it.
-    assert not compare(baseline, {"load": _store([3.0] * 100)}, floor_ms=0.5).passed
+def test_a_small_significant_shift_under_the_floor_is_not_a_regression(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(100.0, 2000, seed=5))}, tmp_path)
+    current = {"load": _store(_noisy(103.0, 2000, seed=6))}  # +3 %, well measured
+    assert _row(compare(baseline, current)).decision == "PASS"
+    # The floor is what saved it: with a 1 % floor the same +3 % is a regression.
+    assert _row(compare(baseline, current, floor="1%")).decision == "FAIL"
 
 
-def test_tolerance_is_configurable(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    current = {"load": _store([130.0] * 100)}
-    assert not compare(baseline, current, tolerance=0.10).passed
-    assert compare(baseline, current, tolerance=0.50).passed
+def test_two_ms_to_three_ms_is_judged_against_the_absolute_floor(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(2.0, 300, seed=7))}, tmp_path)
+    current = {"load": _store(_noisy(3.0, 300, seed=8))}
+    assert _row(compare(baseline, current, floor="10%,+5ms")).decision == "PASS"
+    assert _row(compare(baseline, current, floor="10%")).decision == "FAIL"
 
 
-def test_p99_regression_is_detected_when_p95_is_unchanged(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([50.0] * 100)}, tmp_path)
-    current = {"load": _store([50.0] * 97 + [400.0] * 3)}
-    result = compare(baseline, current)
-    assert not _row(result, "p95").regressed
-    assert _row(result, "p99").regressed
+def test_too_few_samples_on_one_side_are_inconclusive_not_pass(tmp_path: Path) -> None:
+    baseline = _doc({"smoke": _store(_noisy(10.0, 100, seed=30))}, tmp_path)
+    result = compare(baseline, {"smoke": _store([10.0, 11.0, 12.0])})
+    row = _row(result)
+    assert row.decision == "INCONCLUSIVE"
+    assert result.inconclusive == [row]
+    assert result.passed  # not a regression; the run's verdict turns it into INCONCLUSIVE
+    assert result.inconclusive_reasons == [f"baseline: {row.reason}"]
+    assert "30" in row.reason  # names the minimum it wanted
 
 
-def test_error_rate_regression_uses_its_own_floor(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([10.0] * 1000, failures=1)}, tmp_path)  # 0.1 %
-    worse = compare(baseline, {"load": _store([10.0] * 1000, failures=20)})  # 2 %
-    assert _row(worse, "error_rate").regressed
-    slightly = compare(baseline, {"load": _store([10.0] * 1000, failures=2)})  # +0.1 point
-    assert not _row(slightly, "error_rate").regressed
+def test_thin_on_both_sides_is_shown_not_judged_unless_nothing_else_was(tmp_path: Path) -> None:
+    """A smoke check's single request is no sample: shown, not judged, never alone a PASS."""
+    thin_then = _store([10.0], scope="GET /api/health/")
+    thin_now = _store([90.0], scope="GET /api/health/")
+    only_thin = compare(_doc({"smoke": thin_then}, tmp_path), {"smoke": thin_now})
+    row = _row(only_thin, "GET /api/health/")
+    assert row.status == "thin"
+    assert row.decision is None
+    assert "not judged" in row.reason
+    assert only_thin.compared == 0
+    assert only_thin.coverage_errors(partial=False) == []  # in common, just thin
+    assert len(only_thin.inconclusive_reasons) == 1
+    assert "no endpoint had 30 samples on both sides" in only_thin.inconclusive_reasons[0]
+    # Beside an endpoint that was judged, the thin one does not make the run INCONCLUSIVE.
+    then = _store(_noisy(100.0, 500, seed=31), store=_store([10.0], scope="GET /api/health/"))
+    now = _store(_noisy(100.0, 500, seed=32), store=_store([90.0], scope="GET /api/health/"))
+    mixed = compare(_doc({"smoke": then}, tmp_path), {"smoke": now})
+    assert _row(mixed).decision == "PASS"
+    assert _row(mixed, "GET /api/health/").status == "thin"
+    assert mixed.inconclusive_reasons == []
+    assert "too few samples" in mixed.format_table()
 
 
-def test_errors_from_a_clean_baseline_regress_when_above_the_floor(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([10.0] * 1000)}, tmp_path)
-    result = compare(baseline, {"load": _store([10.0] * 1000, failures=50)})
-    row = _row(result, "error_rate")
-    assert row.baseline == 0.0
-    assert row.change_pct is None
-    assert row.regressed
+def test_failures_on_a_thin_endpoint_still_fail(tmp_path: Path) -> None:
+    baseline = _doc({"smoke": _store([10.0] * 20)}, tmp_path)
+    result = compare(baseline, {"smoke": _store([10.0] * 20, failures=20)})
+    assert _row(result).decision == "FAIL"  # Fisher's exact test needs no minimum
 
 
-def test_new_and_missing_endpoints_are_listed_without_failing(tmp_path: Path) -> None:
-    baseline_store = _store([10.0] * 50)
-    _store([20.0] * 50, scope="GET /old", store=baseline_store)
-    current_store = _store([10.0] * 50)
-    _store([20.0] * 50, scope="GET /new", store=current_store)
+def test_min_samples_is_configurable(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(100.0, 40, seed=9))}, tmp_path)
+    current = {"load": _store(_noisy(100.0, 40, seed=10))}
+    assert _row(compare(baseline, current, min_samples=100)).status == "thin"
+    assert _row(compare(baseline, current, min_samples=20)).decision != "INCONCLUSIVE"
+
+
+def test_a_rise_in_failures_fails_even_with_unchanged_latency(tmp_path: Path) -> None:
+    latencies = _noisy(10.0, 1000, seed=11)
+    baseline = _doc({"load": _store(latencies, failures=1)}, tmp_path)  # 0.1 %
+    worse = compare(baseline, {"load": _store(latencies, failures=40)})  # 4 %
+    assert _row(worse).decision == "FAIL"
+    assert "fail" in _row(worse).reason.lower()
+    same = compare(baseline, {"load": _store(latencies, failures=2)})
+    assert _row(same).decision == "PASS"
+
+
+def test_new_and_missing_endpoints_are_listed_and_missing_ones_are_a_coverage_error(
+    tmp_path: Path,
+) -> None:
+    baseline_store = _store(_noisy(10.0, 50, seed=12))
+    _store(_noisy(20.0, 50, seed=13), scope="GET /old", store=baseline_store)
+    current_store = _store(_noisy(10.0, 50, seed=14))
+    _store(_noisy(20.0, 50, seed=15), scope="GET /new", store=current_store)
     result = compare(_doc({"load": baseline_store}, tmp_path), {"load": current_store})
     statuses = {row.scope: row.status for row in result.rows if row.status != "compared"}
     assert statuses == {"GET /old": "missing", "GET /new": "new"}
     assert result.passed
+    errors = result.coverage_errors(partial=False)
+    assert len(errors) == 1
+    assert "GET /old (load)" in errors[0]
+    assert "--gate-baseline-partial" in errors[0]
+    assert result.coverage_errors(partial=True) == []
     table = result.format_table()
-    assert "missing now" in table
-    assert "new endpoint" in table
+    assert "not requested now" in table
+    assert "new in this run" in table
 
 
-def test_same_scope_in_another_gate_is_another_endpoint(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    result = compare(baseline, {"smoke": _store([500.0] * 100)})
-    assert result.passed
+def test_nothing_in_common_is_a_coverage_error_even_when_partial(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store(_noisy(100.0, 100, seed=16))}, tmp_path)
+    result = compare(baseline, {"smoke": _store(_noisy(500.0, 100, seed=17))})
     assert {row.status for row in result.rows} == {"new", "missing"}
+    assert result.compared == 0
+    assert result.coverage_errors(partial=True)
+    assert "no endpoint in common" in result.coverage_errors(partial=True)[0]
 
 
-def test_current_may_be_a_gate_json_document(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    current = _doc({"load": _store([200.0] * 100)}, tmp_path)
-    assert not compare(baseline, current).passed
+def test_a_live_baseline_is_judged_like_a_saved_one(tmp_path: Path) -> None:
+    slow = {"load": _store(_noisy(150.0, 200, seed=18))}
+    live = compare({"load": _store(_noisy(100.0, 200, seed=19))}, slow, source="live")
+    saved = compare(_doc({"load": _store(_noisy(100.0, 200, seed=19))}, tmp_path), slow)
+    assert _row(live).decision == _row(saved).decision == "FAIL"
+    assert live.baseline_version is None
+    assert saved.baseline_version == "1.4.2"
+    assert live.source == "live"
 
 
 def test_percentiles_come_from_the_stored_histograms(tmp_path: Path) -> None:
@@ -153,44 +209,46 @@ def test_percentiles_come_from_the_stored_histograms(tmp_path: Path) -> None:
     histogram = LatencyHistogram()
     for ms in latencies:
         histogram.record(ms)
-    result = compare(baseline, {"load": _store(latencies)})
-    assert _row(result, "p95").baseline == histogram.percentile(95)
-    assert _row(result, "p99").now == histogram.percentile(99)
-    assert all(not row.regressed for row in result.rows)
+    row = _row(compare(baseline, {"load": _store(latencies)}))
+    assert row.figures["baseline"]["p95_ms"] == histogram.percentile(95)
+    assert row.figures["current"]["p99_ms"] == histogram.percentile(99)
+    assert row.decision != "FAIL"  # identical samples; 100 of them are too wide to PASS
 
 
-def test_too_few_samples_are_shown_but_never_regress(tmp_path: Path) -> None:
-    baseline = _doc({"smoke": _store([10.0])}, tmp_path)
-    result = compare(baseline, {"smoke": _store([90.0])}, min_samples=20)
-    row = _row(result, "p95")
-    assert row.status == "few_samples"
-    assert not row.regressed
-    assert result.passed
-    assert not compare(baseline, {"smoke": _store([90.0])}).passed
+def test_bad_confidence_and_floor_are_refused_with_the_fix(tmp_path: Path) -> None:
+    baseline = _doc({"load": _store([1.0] * 10)}, tmp_path)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        compare(baseline, {}, confidence=98)
+    with pytest.raises(ValueError, match="floor"):
+        compare(baseline, {}, floor="ten percent")
+    with pytest.raises(ValueError, match="never lets an unchanged service PASS"):
+        compare(baseline, {}, floor="0%")
 
 
 def test_format_table_has_the_documented_columns(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    table = compare(baseline, {"load": _store([130.0] * 100)}).format_table()
+    baseline = _doc({"load": _store(_noisy(100.0, 100, seed=20))}, tmp_path)
+    table = compare(baseline, {"load": _store(_noisy(200.0, 100, seed=21))}).format_table()
     header = table.splitlines()[0]
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "endpoint",
-        "statistic",
-        "baseline",
-        "now",
-        "change",
+        "baseline p50 / p95 / p99 (n)",
+        "now p50 / p95 / p99 (n)",
+        "decision",
     ]
-    assert "REGRESSION" in table
-    assert "100 ms" in table
-    assert "130 ms" in table
+    assert "| FAIL |" in table
+    assert "(100)" in table
 
 
 def test_to_dict_is_json_serialisable(tmp_path: Path) -> None:
-    baseline = _doc({"load": _store([100.0] * 100)}, tmp_path)
-    data = compare(baseline, {"load": _store([130.0] * 100)}).to_dict()
-    assert json.loads(json.dumps(data))["regressions"] == 2
+    baseline = _doc({"load": _store(_noisy(100.0, 100, seed=22))}, tmp_path)
+    data = compare(baseline, {"load": _store(_noisy(200.0, 100, seed=23))}).to_dict()
+    data = json.loads(json.dumps(data, allow_nan=False))
+    assert data["regressions"] == 1
     assert data["passed"] is False
     assert data["baseline_version"] == "1.4.2"
+    assert data["floor"] == "10%,+5ms"
+    assert data["confidence"] == 0.98
+    assert "Mann-Whitney" in data["rule"]
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 P99 = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))"
-ITEMS = "/api/public/items"
+ITEMS = promstack.ITEMS
 
 
 @pytest.fixture(scope="session")
@@ -47,38 +46,16 @@ def scraped_demo() -> Iterator[DemoServer]:
         server.stop()
 
 
-class Traffic:
-    """Sends requests to the scraped demo and waits until Prometheus has scraped all of them."""
-
-    def __init__(self, demo: DemoServer, prometheus_url: str) -> None:
-        self.demo = demo
-        self.prometheus_url = prometheus_url
-        self.sent = 0
-
-    def scraped(self) -> float:
-        result = promstack.query(
-            self.prometheus_url, f'sum(http_requests_total{{handler="{ITEMS}"}})'
-        )
-        return float(result[0]["value"][1]) if result else 0.0
-
-    def send(self, count: int) -> None:
-        with httpx.Client(base_url=self.demo.url) as client:
-            for _ in range(count):
-                assert client.get(ITEMS).status_code == 200
-                assert client.get("/healthz").status_code == 200
-        self.sent += count
-        # rate() needs a scrape after the traffic: poll the API, never sleep-and-hope.
-        promstack.wait_for("Prometheus to scrape the traffic", lambda: self.scraped() >= self.sent)
-
-
 @pytest.fixture(scope="session")
-def stack(scraped_demo: DemoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
+def stack(
+    scraped_demo: DemoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[promstack.Traffic]:
     """A real Prometheus scraping the demo every second; the series exist before any test."""
     parent = tmp_path_factory.getbasetemp()
     server = promstack.start_prometheus([f"127.0.0.1:{scraped_demo.port}"], parent)
     pid = server.pid
     try:
-        traffic = Traffic(scraped_demo, server.url)
+        traffic = promstack.Traffic(scraped_demo.url, server.url)
         # A counter's first scrape is its baseline: rate() sees only later increases.
         traffic.send(1)
         yield traffic
@@ -89,7 +66,7 @@ def stack(scraped_demo: DemoServer, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def prometheus(stack: Traffic) -> str:
+def prometheus(stack: promstack.Traffic) -> str:
     """The Prometheus URL, with fresh demo traffic in its last minute of data."""
     stack.send(20)
     return stack.prometheus_url
@@ -201,13 +178,13 @@ def test_measurements_repeat_every_interval(prometheus: str) -> None:
 
 
 def test_an_unreachable_prometheus_is_error_after_one_measurement_within_the_bound() -> None:
-    url = f"http://127.0.0.1:{promstack.free_port()}"
-    cfg = config(
-        url, slo("up", high=1), slo("up", high=2, name="t"), count=3, interval=30.0, timeout=2.0
-    )
-    started = time.monotonic()
-    results = evaluate_prometheus(cfg)
-    took = time.monotonic() - started
+    with promstack.refused_url() as url:
+        cfg = config(
+            url, slo("up", high=1), slo("up", high=2, name="t"), count=3, interval=30.0, timeout=2.0
+        )
+        started = time.monotonic()
+        results = evaluate_prometheus(cfg)
+        took = time.monotonic() - started
     assert took < cfg.max_seconds() - 2 * cfg.interval  # no wait for the next round happened
     assert [r.verdict for r in results] == ["error", "error"]
     assert all(r.samples == 1 for r in results)
@@ -398,7 +375,7 @@ def test_a_round_trip_through_to_dict_keeps_the_row() -> None:
     result = SLOResult(slo_row, 0.01, 1, "passed", "ok", source="prometheus")
     assert SLOResult.from_dict(result.to_dict()) == result
     assert str(slo_row) == "s: value <= 0.05"
-    assert slo_row.text == "q <= 0.05"
+    assert slo_row.text == "s: q <= 0.05"
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)

@@ -458,7 +458,7 @@ def test_a_zero_timeout_still_asks_once(server: fs.FaultServer) -> None:
         (fs.text("The service is warming up"), "does not know"),
     ],
 )
-def test_f31_health_in_other_frameworks_words_is_not_ready(
+def test_F31_health_in_other_frameworks_words_is_not_ready(
     server: fs.FaultServer, behaviour: fs.Behaviour, word: str
 ) -> None:
     server.route("/health", behaviour)
@@ -510,7 +510,7 @@ def test_readiness_and_the_health_schema_profile_share_one_table() -> None:
 # --- F41: discovery keeps probing until a path gives a health answer --------------------
 
 
-def test_f41_discovery_is_not_fooled_by_a_proxy_503_or_a_404_while_the_app_boots(
+def test_F41_discovery_is_not_fooled_by_a_proxy_503_or_a_404_while_the_app_boots(
     server: fs.FaultServer,
 ) -> None:
     proxy = fs.text("<html>503 Service Unavailable</html>", status=503, content_type="text/html")
@@ -521,7 +521,7 @@ def test_f41_discovery_is_not_fooled_by_a_proxy_503_or_a_404_while_the_app_boots
     assert result.path == "/healthz"
 
 
-def test_f41_a_failing_discovery_names_every_path_and_its_answer(server: fs.FaultServer) -> None:
+def test_F41_a_failing_discovery_names_every_path_and_its_answer(server: fs.FaultServer) -> None:
     for path in DEFAULT_PATHS:
         server.route(path, fs.text("not found", status=404))
     server.route("/health", fs.text("boom", status=500))

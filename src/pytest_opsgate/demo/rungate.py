@@ -1,9 +1,12 @@
-"""``make demo``: start the demo service, run every gate against it, print the verdict.
+"""``make demo``: start the demo service, back up its store, run every gate, print the verdict.
 
     python -m pytest_opsgate.demo.rungate [--gate all] [--out demo-report] [-- PYTEST_ARGS...]
 
 The service runs as a child process on a free loopback port and is stopped whatever happens.
-Exit status is the gate's own, so the script can stand in a pipeline as the real thing would.
+A fresh backup of the demo's store (``python -m pytest_opsgate.demo backup``) goes to
+``<out>/backups``, and the restore gate drills it with its manifest, so ``--gate=all`` shows
+all four gates. Exit status is the gate's own, so the script can stand in a pipeline as the
+real thing would.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +80,24 @@ def _gate_environment() -> dict[str, str]:
     )
 
 
+def _fresh_backup(folder: Path) -> list[str]:
+    """Back up the demo's store into an empty ``folder``; the restore gate's options for it."""
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier run's backup would be drilled too
+    command = [sys.executable, "-m", "pytest_opsgate.demo", "backup", "--out", str(folder)]
+    print("opsgate demo: " + " ".join(["python", *command[1:]]), flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the demo backup failed ({done.returncode}): {done.stderr.strip()}")
+    manifest = next(folder.glob("*.manifest.json"))
+    return [
+        f"--gate-restore-from={folder}",
+        f"--gate-restore-manifest={manifest}",
+        "--gate-restore-max-age=26h",
+        "--gate-restore-expect=items: rows >= 20",
+        "--gate-restore-expect=restore_time < 1m",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo gate; returns the gate's exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     html = out / "report.html"
     artifacts = out / "artifacts"
+    restore = _fresh_backup(out / "backups")
     with tempfile.TemporaryDirectory(prefix="opsgate-demo-") as tmp:
         port_file = Path(tmp) / "port"
         proc = _start_service(port_file, out / "demo-service.log")
@@ -110,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 "no:cacheprovider",
                 "-o",
                 "testpaths=suites",
+                *restore,
                 *suites,
                 *args.pytest_args,
             ]

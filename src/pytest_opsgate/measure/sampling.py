@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,20 +17,13 @@ from ..slo.evaluate import (
     with_guards,
 )
 from .metrics import MetricsStore
+from .success import expected_status, expecting
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ..http.client import GateClient
     from .metrics import EndpointStats
-
-
-def _expected(status: int, expect_status: int | Sequence[int] | None) -> bool:
-    if expect_status is None:
-        return 200 <= status < 400
-    if isinstance(expect_status, int):
-        return status == expect_status
-    return status in expect_status
 
 
 class SampleSet:
@@ -99,9 +93,14 @@ class SampleSet:
             table = format_slo_table(results)
             detail = "".join(f"\n  {error}" for error in self.errors[:5])
             errors = f"\nfailed requests:{detail}" if detail else ""
+            # The first line is what one-line summaries show: make it carry the numbers.
+            first = next((r for r in bad if r.verdict == "failed"), bad[0])
+            headline = f"{first.scope_label} {first.reason}"
             if all(r.verdict == "error" for r in bad):
-                raise InsufficientSamplesError(f"SLO could not be measured:\n{table}{errors}")
-            raise AssertionError(f"SLO breached:\n{table}{errors}")
+                raise InsufficientSamplesError(
+                    f"SLO could not be measured: {headline}\n{table}{errors}"
+                )
+            raise AssertionError(f"SLO breached: {headline}\n{table}{errors}")
         return results
 
     def __repr__(self) -> str:
@@ -121,10 +120,14 @@ class GateSLO:
         client: GateClient,
         min_samples: int = 1,
         on_results: Callable[[list[SLOResult]], None] | None = None,
+        mirror: GateClient | None = None,
     ) -> None:
         self._client = client
         self._min_samples = min_samples
         self._on_results = on_results
+        # --gate-baseline-url: every sample also goes to the baseline target, interleaved,
+        # so time-of-day noise hits both alike (the mirror client records its own traffic).
+        self._mirror = mirror
 
     def sample(
         self,
@@ -147,24 +150,38 @@ class GateSLO:
         extensions.setdefault(NAME_EXTENSION, label)
         store = MetricsStore()
         errors: list[str] = []
-        for index in range(n):
-            started = time.perf_counter()
-            try:
-                response = self._client.request(
-                    method, path, extensions=extensions, **request_kwargs
-                )
-            except httpx.HTTPError as exc:
-                store.record(label, None, ok=False)
-                errors.append(f"#{index + 1}: {exc}")
-            else:
-                elapsed_ms = (time.perf_counter() - started) * 1000.0
-                ok = _expected(response.status_code, expect_status)
-                store.record(label, elapsed_ms, ok=ok)
-                if not ok:
-                    errors.append(f"#{index + 1}: {label} -> {response.status_code}")
-            if interval and index + 1 < n:
-                time.sleep(interval)
+        # The run's and the baseline's recorders judge these requests by the same rule.
+        with expecting(expect_status):
+            for index in range(n):
+                if self._mirror is not None and index % 2 == 1:
+                    self._send_mirror(method, path, extensions, request_kwargs)
+                started = time.perf_counter()
+                try:
+                    response = self._client.request(
+                        method, path, extensions=extensions, **request_kwargs
+                    )
+                except httpx.HTTPError as exc:
+                    store.record(label, None, ok=False)
+                    errors.append(f"#{index + 1}: {exc}")
+                else:
+                    elapsed_ms = (time.perf_counter() - started) * 1000.0
+                    ok = expected_status(response.status_code, expect_status)
+                    store.record(label, elapsed_ms, ok=ok)
+                    if not ok:
+                        errors.append(f"#{index + 1}: {label} -> {response.status_code}")
+                if self._mirror is not None and index % 2 == 0:
+                    self._send_mirror(method, path, extensions, request_kwargs)
+                if interval and index + 1 < n:
+                    time.sleep(interval)
         return SampleSet(label, store, errors, self._min_samples, self._on_results)
+
+    def _send_mirror(
+        self, method: str, path: str, extensions: dict[str, Any], kwargs: dict[str, Any]
+    ) -> None:
+        assert self._mirror is not None
+        # A failure is recorded by the mirror client as a failed request of the baseline.
+        with contextlib.suppress(httpx.HTTPError):
+            self._mirror.request(method, path, extensions=extensions, **kwargs)
 
     def assert_latency(self, response: httpx.Response, budget: str) -> float:
         """Fail when one response took longer than ``budget`` (e.g. ``"300ms"``)."""

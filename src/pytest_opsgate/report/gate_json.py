@@ -34,6 +34,7 @@ from ..measure.histogram import LatencyHistogram
 from ..measure.metrics import METRICS
 from ..settings import strip_credentials
 from ..slo.evaluate import resolve_stats
+from ..slo.statistics import KINDS
 from ..verdict import Verdict
 from .files import write_atomic
 from .markdown import append_step_summary, render_markdown
@@ -65,7 +66,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "pytest-opsgate"
-_UNITS = {"duration": "ms", "ratio": "ratio", "rate": "per_second", "count": "count"}
 
 
 def _iso(moment: datetime) -> str:
@@ -147,7 +147,7 @@ def _slo_entry(result: SLOResult) -> dict[str, Any]:
         "budget": slo.budget,
         "budget_text": slo.budget_text(),
         "measured": _finite(result.measured),
-        "unit": _UNITS[slo.kind],
+        "unit": KINDS[slo.kind].unit,
         "samples": result.samples,
         "verdict": result.verdict,
         "reason": result.reason,
@@ -281,6 +281,7 @@ def build_gate_json(record: RunRecord) -> dict[str, Any]:
         "commands": [_command_entry(command, base) for command in record.commands],
         "hooks": [_command_entry(hook, base) for hook in record.hooks],
         "baseline": None if record.baseline is None else record.baseline.to_dict(),
+        "restore": record.gate_evidence.get("restore"),
         "artifacts_dir": str(Path(os.path.abspath(base))),
         "artifacts": artifacts,
         "reports": {

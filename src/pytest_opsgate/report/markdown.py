@@ -69,7 +69,7 @@ def _readiness_text(readiness: Mapping[str, Any] | None) -> str:
         return f"not ready: {readiness.get('error') or 'unknown'}"
     return (
         f"ready after {readiness.get('waited_s')} s at {readiness.get('path')} "
-        f"({readiness.get('attempts')} attempts)"
+        f"({readiness.get('attempts')} attempt{'' if readiness.get('attempts') == 1 else 's'})"
     )
 
 
@@ -124,16 +124,33 @@ def _head(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _rate(entry: Mapping[str, Any]) -> str:
+    """A request rate only where it means something: load, or samples over a second or more."""
+    if entry["gate"] != "load" and (entry["window_s"] or 0) < 1.0:
+        return "-"
+    return format_measure("rps", entry["rps"])
+
+
+def _charts(doc: Mapping[str, Any], md_dir: Path) -> list[str]:
+    charts = [path for path in doc["artifacts"] if path.endswith(".svg")]
+    if not charts:
+        return []
+    return ["", "## Charts", "", *(f"- {_link(path, doc, md_dir)}" for path in charts)]
+
+
 def _measurements(doc: Mapping[str, Any]) -> list[str]:
     out = ["", "## SLOs", ""]
     if doc["slos"]:
+        with_test = any(s.get("test") for s in doc["slos"])
+        headers = ("gate", "endpoint", "statistic", "measured", "budget", "samples", "verdict")
         out += _table(
-            ("gate", "endpoint", "statistic", "measured", "budget", "samples", "verdict"),
+            (*headers, *(("test",) if with_test else ())),
             [
-                (s["gate"], s["scope"] or "all", s["label"],
+                (s["gate"], s["scope"] or "all",
+                 s["label"] + (" (guard)" if s.get("guard") else ""),
                  format_measure(s["statistic"], s["measured"]),
                  f"{s['op']} {format_measure(s['statistic'], s['budget'])}", s["samples"],
-                 s["verdict"].upper())
+                 s["verdict"].upper(), *((s.get("test") or "-",) if with_test else ()))
                 for s in doc["slos"]
             ],
         )  # fmt: skip
@@ -144,8 +161,8 @@ def _measurements(doc: Mapping[str, Any]) -> list[str]:
         out += _table(
             ("gate", "endpoint", "metric", "requests", "rate", "error rate", "p50", "p95", "p99"),
             [
-                (e["gate"], e["scope"], e["metric"], e["requests"],
-                 format_measure("rps", e["rps"]), format_measure("error_rate", e["error_rate"]),
+                (e["gate"], e["scope"], e["metric"], e["requests"], _rate(e),
+                 format_measure("error_rate", e["error_rate"]),
                  _ms(e["p50"]), _ms(e["p95"]), _ms(e["p99"]))
                 for e in doc["endpoints"]
             ],
@@ -195,19 +212,94 @@ def _baseline(doc: Mapping[str, Any]) -> list[str]:
     baseline = doc["baseline"]
     if baseline is None:
         return []
-    verdict = "no regression" if baseline["passed"] else f"{baseline['regressions']} regression(s)"
-    source = baseline["baseline_from"] or "an earlier run"
+    counts = [f"{baseline['compared']} endpoint(s) compared"]
+    counts += [f"{baseline['regressions']} regression(s)"] * bool(baseline["regressions"])
+    counts += [f"{baseline['inconclusive']} inconclusive"] * bool(baseline["inconclusive"])
+    counts += [f"{len(baseline['missing'])} not requested now"] * bool(baseline["missing"])
     version = f", version {baseline['baseline_version']}" if baseline["baseline_version"] else ""
+    sentences = [
+        f"- {row['decision']}: {_cell(row['reason'])}"
+        for row in baseline["rows"]
+        if row["status"] == "compared"
+    ]
     return [
         "",
         "## Baseline",
         "",
-        f"Compared with the run finished {source}{version}: {verdict}.",
+        f"Compared with {_cell(baseline['source'])}{version}: {', '.join(counts)}.",
         "",
         format_baseline_table(baseline["rows"]),
         "",
+        *sentences,
+        "",
         str(baseline["rule"]),
     ]
+
+
+def _restore(doc: Mapping[str, Any]) -> list[str]:
+    drill = doc.get("restore")  # absent from gate.json files written before the restore gate
+    if drill is None:
+        return []
+    from ..gates.restore.checks import human_duration
+    from ..gates.restore.evidence import human_size
+
+    out = ["", "## Restore drill", "", f"**{drill['verdict']}**: {_cell(drill['reason'])}", ""]
+    rows: list[tuple[str, object]] = [("test", drill["test"]), ("from", drill["source"])]
+    backup = drill["backup"]
+    if backup is not None:
+        kind = backup["format"] + (" (gzip)" if backup["compressed"] else "")
+        rows += [
+            ("backup", f"{backup['path']} ({kind}, {human_size(backup['size'])})"),
+            ("sha256", _code(backup["sha256"])),
+        ]
+        if backup["time"] is not None:
+            age = (
+                "" if backup["age_s"] is None else f", {human_duration(backup['age_s'] * 1000)} old"
+            )
+            rows.append(
+                ("backup time", f"{backup['time']} (from its {backup['time_source']}){age}")
+            )
+    if drill["target"]:
+        database = f", database {drill['database']}" if drill["database"] else ""
+        rows.append(("restored into", f"{drill['target']}{database}"))
+    if drill["restore_time_s"] is not None:
+        rows.append(
+            ("restore time", f"{drill['restore_time_s']:.2f} s with {drill['restore_tool']}")
+        )
+    rows.append(
+        (
+            "whole drill",
+            f"{drill['total_time_s']:.2f} s (server start and database creation included)",
+        )
+    )
+    out += _table(("", ""), rows)
+    if drill["tables"]:
+        out += [
+            "",
+            "Tables: rows found after the restore, against the manifest and the minimum asked.",
+            "",
+        ]
+        out += _table(
+            ("table", "manifest", "minimum", "found"),
+            [(t["table"], t["expected"], t["minimum"], t["found"]) for t in drill["tables"]],
+        )
+    if drill["checks"]:
+        out += [""]
+        out += _table(
+            ("check", "verdict", "in words"),
+            [(c["name"], c["verdict"].upper(), c["reason"]) for c in drill["checks"]],
+        )
+    if drill["cleanup"]:
+        out += ["", f"Cleanup: {_cell('; '.join(drill['cleanup']))}."]
+    for key, label in (
+        ("tool_output", drill["restore_tool"] or "restore tool"),
+        ("then_output", "then"),
+    ):
+        if drill[key].strip() and drill["verdict"] != "PASS":
+            out += ["", f"<details><summary>{_cell(label)} output (tail)</summary>", ""]
+            out += _fence(_output_tail(drill[key]))
+            out += ["", "</details>"]
+    return out
 
 
 def _commands(doc: Mapping[str, Any]) -> list[str]:
@@ -247,7 +339,8 @@ def _links(doc: Mapping[str, Any], md_dir: Path) -> list[str]:
 def render_markdown(doc: Mapping[str, Any], md_dir: Path | None = None) -> str:
     """gate.md from a gate.json document; links are relative to ``md_dir`` (default: artifacts)."""
     where = Path(os.path.abspath(md_dir if md_dir is not None else doc["artifacts_dir"]))
-    out = _head(doc) + _measurements(doc) + _failed_checks(doc) + _baseline(doc)
+    out = _head(doc) + _measurements(doc) + _charts(doc, where) + _failed_checks(doc)
+    out += _baseline(doc) + _restore(doc)
     out += _commands(doc) + _links(doc, where)
     return "\n".join(out) + "\n"
 

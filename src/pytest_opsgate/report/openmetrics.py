@@ -18,13 +18,13 @@ step builds from its record, so this module does not depend on the record's shap
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..verdict import Verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from pathlib import Path
 
     from prometheus_client import CollectorRegistry
@@ -112,14 +112,21 @@ class RunSummary:
         slo_results: Iterable[SLOResult] = (),
         endpoint_requests: Mapping[tuple[str, str], int] | None = None,
         finished_at: float | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> RunSummary:
-        """From the finish step's values; ``endpoint_requests`` maps (gate, scope) to a count."""
+        """From the finish step's values; ``endpoint_requests`` maps (gate, scope) to a count.
+
+        ``redact`` (the run's redactor) scrubs the label values, which come from paths and
+        SLO names, as every other artifact's text is scrubbed.
+        """
+        scrub = redact or str
+        rows = (SLORow.from_result(result) for result in slo_results)
         return cls(
             verdict=verdict.value if isinstance(verdict, Verdict) else str(verdict),
             duration_seconds=duration_seconds,
-            slos=tuple(SLORow.from_result(result) for result in slo_results),
+            slos=tuple(replace(row, scope=scrub(row.scope)) for row in rows),
             endpoints=tuple(
-                EndpointCount(gate, scope, count)
+                EndpointCount(gate, scrub(scope), count)
                 for (gate, scope), count in (endpoint_requests or {}).items()
             ),
             finished_at=time.time() if finished_at is None else finished_at,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import GateUsageError
+from ..settings.parse import check_pushgateway_url
 from .openmetrics import build_registry
 
 if TYPE_CHECKING:
@@ -52,21 +53,6 @@ USER_ENV = "OPSGATE_PUSHGATEWAY_USER"
 PASSWORD_ENV = "OPSGATE_PUSHGATEWAY_PASSWORD"
 DEFAULT_TIMEOUT_S = 10.0
 _EXCERPT = 200
-
-
-def check_pushgateway_url(text: str) -> str:
-    """The Pushgateway base URL without a trailing slash; ValueError names the problem."""
-    value = text.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} is not an http(s) URL such as http://pushgateway:9091")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            f"the URL carries credentials; remove them and set {USER_ENV} and {PASSWORD_ENV}"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(f"{text!r} has a query or fragment; give the base URL only")
-    return value.rstrip("/")
 
 
 def pushgateway_headers(environ: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:

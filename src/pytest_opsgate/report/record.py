@@ -79,6 +79,7 @@ class RunRecord:
     junit_xml: Path | None = None
     markdown_report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    gate_evidence: dict[str, Any] = field(default_factory=dict)  # "restore": the drill
     redact: Callable[[str], str] | None = None
 
 

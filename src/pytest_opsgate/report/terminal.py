@@ -26,8 +26,12 @@ def readiness_line(settings: GateSettings, state: GateState) -> str:
         return "readiness: not reached"
     return (
         f"ready after {readiness.waited_s:.2f} s at {readiness.path} "
-        f"({len(readiness.attempts)} attempts); version {readiness.version or 'unknown'}"
+        f"({_attempts(len(readiness.attempts))}); version {readiness.version or 'unknown'}"
     )
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt{'' if n == 1 else 's'}"
 
 
 def terminal_summary_lines(
@@ -35,6 +39,8 @@ def terminal_summary_lines(
 ) -> list[str]:
     """Lines of the ``opsgate`` terminal section: target, readiness, SLO table, verdict."""
     from ..slo.evaluate import format_slo_table
+
+    baseline = state.baseline_comparison
 
     lines = [
         f"target: {settings.display_url}",
@@ -54,8 +60,21 @@ def terminal_summary_lines(
             lines.extend(
                 f"  DESELECTED {nodeid}: {reason}" for nodeid, reason in state.deselected.items()
             )
+    shown: set[str] = set()  # baseline sentences already on screen, not repeated as reasons
+    if baseline is not None:
+        lines.append(f"baseline: {baseline.source}")
+        for row in baseline.rows:
+            if row.status == "compared":
+                lines.append(f"  {row.reason}")  # the sentence ends with its decision
+                shown.update({f"regression: {row.reason}", f"baseline: {row.reason}"})
+        lines.extend(f"  not requested now: {row.endpoint}" for row in baseline.missing)
+    for hook in state.hooks:
+        # The rollback or promote hook's own words belong on the pipeline's screen too.
+        lines.append(f"hook {hook.name}: {hook.status} ({hook.duration_s:.1f} s): {hook.command}")
+        lines.extend("  | " + line for line in hook.output.rstrip().splitlines()[-10:])
     if decision is not None:
-        for reason in decision.reasons[:20]:
+        reasons = [reason for reason in decision.reasons if reason not in shown]
+        for reason in reasons[:20]:
             lines.append(f"  - {reason}")
         exit_text = "" if decision.exit_code is None else f" (exit code {decision.exit_code})"
         lines.append(f"VERDICT: {decision.verdict.value}{exit_text}")

@@ -1,6 +1,7 @@
 """The built-in report writers, each an implementation of ``pytest_opsgate_write_report``.
 
-gate.json and gate.md always; the JUnit SLO testcases with ``--junitxml``; the head of the
+gate.json, gate.md and gate.prom always; the push to a Pushgateway with
+``--gate-pushgateway``; the JUnit SLO testcases with ``--junitxml``; the head of the
 pytest-html report with ``--html``. A plugin adds its own format by implementing the same
 hook (see :mod:`pytest_opsgate.hookspecs`).
 """
@@ -33,8 +34,14 @@ class GateFiles:
 
 def register_writers(config: pytest.Config) -> None:
     """Register the built-in writers that apply to this run."""
+    from .export import GateProm, MetricsPush
+
     manager = config.pluginmanager
     manager.register(GateFiles(), "opsgate-gate-files")
+    manager.register(GateProm(config), "opsgate-gate-prom")
+    push = MetricsPush.from_config(config)
+    if push is not None:
+        manager.register(push, "opsgate-push")
     xmlpath = getattr(config.option, "xmlpath", None)
     if xmlpath and not hasattr(config, "workerinput"):
         from .junit import JUnitSLOs

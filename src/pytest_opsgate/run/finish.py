@@ -1,6 +1,7 @@
 """The end of a gate run: SLOs over the run's traffic, baseline, evidence, verdict, reports.
 
-Order, whatever way the run ended: judge the run-wide SLOs; compare with the baseline;
+Order, whatever way the run ended: judge the run-wide SLOs, then the Prometheus SLOs
+(:mod:`.monitoring`); compare with the baseline;
 build the :class:`~pytest_opsgate.verdict.Evidence` and :func:`~pytest_opsgate.verdict.decide`;
 save stack logs when it is not a PASS; run the stop command; call every report writer
 (``pytest_opsgate_write_report``: gate.json, gate.md, JUnit, HTML summary and plugins'); run
@@ -21,6 +22,8 @@ from ..verdict import Evidence, PhaseEvidence, SLOEvidence, Verdict, decide
 from .selection import phase_order
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..report.gate_json import PhaseRecord, RunRecord
     from ..settings import GateSettings
     from ..slo.baseline import BaselineComparison
@@ -125,25 +128,45 @@ def slo_evidence(results: list[SLOResult], min_samples: int) -> tuple[SLOEvidenc
 
 def compare_baseline(
     settings: GateSettings, state: GateState
-) -> tuple[BaselineComparison | None, list[str], list[str]]:
-    """The baseline comparison, its definite failures and what made it untrustworthy."""
-    from ..slo.baseline import BaselineError, compare, load_baseline
+) -> tuple[BaselineComparison | None, list[str], list[str], list[str]]:
+    """The baseline comparison: its regressions, what made it untrustworthy, what was thin."""
+    from ..slo.baseline import BaselineError, compare, live_baseline_errors, load_baseline
 
-    if settings.baseline_path is None:
-        return None, [], []
-    try:
-        doc = load_baseline(settings.baseline_path)
-    except BaselineError as exc:
-        return None, [], [f"baseline: {exc}"]
+    if state.stopped_early or state.signal:
+        return None, [], [], []  # nothing was measured to compare: the stop is the verdict
+    baseline: Any
+    live_errors: list[str] = []
+    if settings.baseline_url is not None:
+        from ..settings import strip_credentials
+
+        shown = strip_credentials(settings.baseline_url)
+        baseline = {gate: store for gate, store in state.baseline_stores.items() if len(store)}
+        source = f"live target {shown}, measured side by side"
+        live_errors = live_baseline_errors(state.baseline_stores, shown)
+        if not baseline:
+            return None, [], live_errors, []
+    elif settings.baseline_path is not None:
+        try:
+            baseline = load_baseline(settings.baseline_path)
+        except BaselineError as exc:
+            return None, [], [f"baseline: {exc}"], []
+        source = f"{settings.baseline_path} (finished {baseline.get('finished_at', '?')})"
+    else:
+        return None, [], [], []
     comparison = compare(
-        doc,
+        baseline,
         {gate: store for gate, store in state.stores.items() if len(store)},
-        tolerance=settings.regression_tolerance,
-        floor_ms=settings.regression_floor_ms,
-        min_samples=settings.min_samples,
+        floor=settings.regression_floor,
+        confidence=settings.baseline_confidence,
+        min_samples=settings.baseline_min_samples,
+        source=source,
     )
+    if live_errors:
+        # A failing baseline's latencies (fast refusals, slow errors) judge nothing: the
+        # comparison is shown for the record but neither its FAILs nor its PASSes count.
+        return comparison, [], live_errors, []
     errors = comparison.coverage_errors(partial=settings.baseline_partial)
-    return comparison, list(comparison.reasons), errors
+    return comparison, comparison.reasons, errors, comparison.inconclusive_reasons
 
 
 def build_evidence(
@@ -152,6 +175,7 @@ def build_evidence(
     exitstatus: int,
     baseline_failures: list[str],
     baseline_errors: list[str],
+    baseline_thin: Sequence[str] = (),
 ) -> Evidence:
     """Everything the run saw that bears on the verdict."""
     errors = list(state.errors)
@@ -163,6 +187,13 @@ def build_evidence(
         state.signal or state.collection_errors
     ):
         errors.append("pytest stopped the run before every test ran (session.shouldstop)")
+    never_ran = [nodeid for nodeid in state.selected if nodeid not in state.outcomes]
+    if never_ran and not (state.signal or state.stopped_early or state.collection_errors):
+        # pytest.exit(returncode=0) in a test, fixture or plugin ends the session quietly.
+        errors.append(
+            f"{len(never_ran)} selected test(s) never ran to a verdict ({never_ran[0]} first); "
+            "something ended the session early (pytest.exit, -x, --maxfail, a crash)"
+        )
     return Evidence(
         phases=phase_evidence(settings, state),
         slos=slo_evidence(state.slo_results, settings.min_samples),
@@ -172,6 +203,7 @@ def build_evidence(
         not_ready=_first_line(state.readiness_error) if state.readiness_error else None,
         failures=tuple(baseline_failures),
         errors=tuple([*errors, *baseline_errors]),
+        inconclusive=tuple(baseline_thin),
     )
 
 
@@ -241,10 +273,13 @@ def build_record(
         finished_at=datetime.now(timezone.utc),
         duration_s=time.monotonic() - state.started_monotonic,
         reasons=list(decision.reasons),
-        target_url=settings.display_url,
+        target_url=settings.display_url if settings.base_url else None,
         target_version=(readiness.version or readiness.last_version) if readiness else None,
         gates=settings.ordered_gates,
-        readiness=readiness_dict(readiness, state.readiness_error),
+        # A restore-only run has no target: nothing was polled (null in gate.json).
+        readiness=readiness_dict(readiness, state.readiness_error)
+        if settings.needs_target or readiness or state.readiness_error
+        else None,
         phases=phase_records(evidence, state),
         slo_results=list(state.slo_results),
         endpoints={gate: store for gate, store in state.stores.items() if len(store)},
@@ -257,6 +292,7 @@ def build_record(
         junit_xml=Path(junit).absolute() if junit else None,
         markdown_report=settings.artifacts_dir / "gate.md",
         notes=[*state.notes, *decision.notes],
+        gate_evidence=dict(state.gate_evidence),
         redact=redactor.redact_text if redactor else None,
     )
 
@@ -264,22 +300,26 @@ def build_record(
 def finish_run(config: pytest.Config, exitstatus: int) -> Decision:
     """Judge the run on the controller, write its evidence and run its hooks; once."""
     from ..report.gate_json import append_step_summary
+    from .monitoring import evaluate_prometheus_slos
     from .state import get_settings, get_state
 
     settings = get_settings(config)
     state = get_state(config)
     if not state.stopped_early and not state.signal:
         evaluate_run_slos(settings, state)
-    comparison, failures, errors = compare_baseline(settings, state)
-    evidence = build_evidence(settings, state, exitstatus, failures, errors)
+    evaluate_prometheus_slos(config, state)
+    comparison, failures, errors, thin = compare_baseline(settings, state)
+    state.baseline_comparison = comparison
+    evidence = build_evidence(settings, state, exitstatus, failures, errors, list(thin))
     decision = decide(evidence)
+    if state.served is not None:
+        stopped = state.served.stop()
+        if stopped:
+            state.add_note(stopped)
     if not decision.passed and settings.logs_cmd:
+        name = "logs-cmd.txt" if settings.serve_cmd else "stack-logs.txt"
         run_stack_command(
-            settings,
-            state,
-            "logs",
-            settings.logs_cmd,
-            output_path=settings.artifacts_dir / "stack-logs.txt",
+            settings, state, "logs", settings.logs_cmd, output_path=settings.artifacts_dir / name
         )
     if settings.stop_cmd:
         run_stack_command(settings, state, "stop", settings.stop_cmd)

@@ -10,6 +10,7 @@ builds the evidence and asks :func:`pytest_opsgate.verdict.decide`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -43,7 +44,7 @@ class GateSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.settings.is_worker or self.config.option.collectonly:
+        if self.settings.is_worker or self.state.listing:
             return
         abort_on_sigterm()
         try:
@@ -62,16 +63,76 @@ class GateSession:
         if settings.start_cmd:
             _write_line(self.config, f"opsgate: starting the stack: {settings.start_cmd}")
             result = run_stack_command(settings, self.state, "start", settings.start_cmd)
+            if result.timed_out:
+                self._stop_early(
+                    f"--gate-start-cmd did not return within --gate-cmd-timeout "
+                    f"({result.status}); a start command must return (e.g. docker compose up "
+                    "-d); for a server that runs in the foreground (uvicorn app:app, npm "
+                    "start) use --gate-serve-cmd"
+                )
             if not result.ok:
                 self._stop_early(f"--gate-start-cmd failed ({result.status})")
+        if settings.serve_cmd:
+            self._serve(settings.serve_cmd)
         if settings.ready:
             self._wait_until_ready()
-        else:
+        elif settings.needs_target:  # a restore-only run has no target to poll
             self.state.add_note("readiness polling skipped (--no-gate-ready)")
+            if self.state.served is not None:
+                self._wait_until_listening()
         if settings.seed_cmd:
             result = run_stack_command(settings, self.state, "seed", settings.seed_cmd)
             if not result.ok:
                 self._stop_early(f"--gate-seed-cmd failed ({result.status})")
+
+    def _serve(self, command: str) -> None:
+        """Start --gate-serve-cmd in the background, unless a server is there already."""
+        from ..target.serve import ServedProcess, something_answers
+
+        settings = self.settings
+        assert settings.base_url is not None
+        if something_answers(settings.base_url):
+            if settings.serve_reuse:
+                self.state.add_note(
+                    f"--gate-serve-reuse: tested the server already answering at "
+                    f"{settings.display_url}; --gate-serve-cmd was not run"
+                )
+                return
+            self._stop_early(
+                f"something already answers at {settings.display_url}, so --gate-serve-cmd "
+                "would not be the server under test; stop it, or pass --gate-serve-reuse to "
+                "test it as it is"
+            )
+        log = settings.artifacts_dir / "stack-logs.txt"
+        served = ServedProcess(command, log, self.state.redactor.redact_text)
+        _write_line(self.config, f"opsgate: serving: {self.state.redactor.redact_text(command)}")
+        served.start()
+        self.state.served = served
+        self.state.add_artifact(log)
+        self.config.add_cleanup(served.stop_quietly)  # the last resort; the finish stops it
+
+    def _wait_until_listening(self) -> None:
+        """--no-gate-ready with --gate-serve-cmd: no health polling, but the first request
+        waits until the served process listens (else a good build fails on its startup)."""
+        import time
+
+        from ..target.serve import something_answers
+
+        assert self.settings.base_url is not None
+        assert self.state.served is not None
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        while not something_answers(self.settings.base_url, timeout_s=1.0):
+            gone = self.state.served.exited()
+            if gone:
+                self._stop_early(f"target not ready: {gone}", not_ready=True)
+            if time.monotonic() >= deadline:
+                self._stop_early(
+                    f"target not ready: --gate-serve-cmd did not listen at "
+                    f"{self.settings.display_url} within --gate-ready-timeout "
+                    f"({self.settings.ready_timeout_s:g} s)",
+                    not_ready=True,
+                )
+            time.sleep(0.1)
 
     def _wait_until_ready(self) -> None:
         from ..target.readiness import NotReadyError, ReadinessSpec, wait_until_ready
@@ -88,6 +149,7 @@ class GateSession:
             verify=self.settings.verify,
             expected_version=self.settings.expected_version,
             redact=redactor.redact_text if redactor else None,
+            give_up=self.state.served.exited if self.state.served else None,
         )
         _write_line(
             self.config,
@@ -107,6 +169,13 @@ class GateSession:
         if not not_ready:
             self.state.errors.append(message)
         decision = self._finish(pytest.ExitCode.OK)
+        htmlpath = getattr(self.config.option, "htmlpath", None)
+        if htmlpath:
+            # pytest-html never sees a run that stops before any test: write one ourselves.
+            from ..report.html import report_title, verdict_block, write_standalone_report
+
+            block = verdict_block(self.settings, self.state, decision)
+            write_standalone_report(Path(htmlpath), report_title(self.settings), block)
         for line in _summary(self.config, self.state, decision):
             _write_line(self.config, line)
         # The summary above holds the detail; pytest repeats only this one line.
@@ -117,9 +186,11 @@ class GateSession:
         lines.append(f"opsgate: target {self.settings.display_url}")
         readiness = self.state.readiness
         if readiness is not None:
+            tries = len(readiness.attempts)
             lines.append(
                 f"opsgate: ready after {readiness.waited_s:.2f} s at {readiness.path} "
-                f"({len(readiness.attempts)} attempts), version {readiness.version or 'unknown'}"
+                f"({tries} attempt{'' if tries == 1 else 's'}), "
+                f"version {readiness.version or 'unknown'}"
             )
         if self.settings.verify is False:
             lines.append("opsgate: TLS verification DISABLED (--gate-insecure)")
@@ -156,6 +227,7 @@ class GateSession:
         # Smoke, then e2e, then load: a load test against a broken deploy measures nothing.
         keep.sort(key=lambda it: phase_order(phase_of(it, selected)))
         items[:] = keep
+        self.state.selected = [item.nodeid for item in keep]
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -235,6 +307,8 @@ class GateSession:
             if workeroutput is not None:
                 workeroutput["opsgate"] = self.state.to_workeroutput()
             return
+        if self.state.listing:
+            return  # pytest's own exit code: a listing is not a gate run
         decision = self._finish(int(exitstatus))
         session.exitstatus = int(decision.exit_code)
 
@@ -248,6 +322,9 @@ class GateSession:
         return self.decision
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.state.listing:
+            _write_line(self.config, "opsgate: listing only: nothing was sent, no verdict")
+            return
         if self.settings.is_worker or self.state.stopped_early:
             return  # an early stop printed its summary before pytest.exit
         terminalreporter.section("opsgate", sep="=")

@@ -19,8 +19,10 @@ from ..http.redact import Redactor
 if TYPE_CHECKING:
     from ..measure.metrics import MetricsStore
     from ..settings import GateSettings
+    from ..slo.baseline import BaselineComparison
     from ..slo.evaluate import SLOResult
     from ..target.readiness import ReadinessResult
+    from ..target.serve import ServedProcess
     from ..target.stack import CommandResult
 
 settings_key = pytest.StashKey["GateSettings"]()
@@ -72,13 +74,20 @@ class GateState:
     readiness_error: str | None = None
     readiness_attempted: ReadinessResult | None = None  # what a failed wait saw
     stopped_early: bool = False  # the run ended before any test (not ready, start failed)
+    listing: bool = False  # --collect-only, --fixtures: nothing is sent, nothing judged
+    served: ServedProcess | None = None  # --gate-serve-cmd's process, stopped at the end
     signal: str | None = None  # a signal stopped the run
     collection_errors: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # could not measure, outside any test
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
     deselected: dict[str, str] = field(default_factory=dict)
+    selected: list[str] = field(default_factory=list)  # node ids kept by the gate selection
     notes: list[str] = field(default_factory=list)
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, SVG) for the summary
+    baseline_comparison: BaselineComparison | None = None
+    # A gate's own evidence object for gate.json, by gate ("restore": the drill), plain data.
+    gate_evidence: dict[str, Any] = field(default_factory=dict)
     commands: list[CommandResult] = field(default_factory=list)
     hooks: list[CommandResult] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -120,8 +129,10 @@ class GateState:
             "slo_results": [result.to_dict() for result in self.slo_results],
             "artifacts": [str(path) for path in self.artifacts],
             "deselected": dict(self.deselected),
+            "selected": list(self.selected),
             "notes": list(self.notes),
             "errors": list(self.errors),
+            "gate_evidence": dict(self.gate_evidence),
         }
 
     def merge_workeroutput(self, data: dict[str, Any]) -> None:
@@ -137,9 +148,12 @@ class GateState:
         for path in data.get("artifacts", []):
             self.add_artifact(Path(path))
         self.deselected.update(data.get("deselected", {}))
+        known = set(self.selected)  # every worker collects the whole run: keep each id once
+        self.selected.extend(i for i in data.get("selected", []) if i not in known)
         for note in data.get("notes", []):
             self.add_note(note)
         self.errors.extend(error for error in data.get("errors", []) if error not in self.errors)
+        self.gate_evidence.update(data.get("gate_evidence", {}))
 
 
 def get_settings(config: pytest.Config) -> GateSettings:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from ..slo.grammar import SLO
 
-GATE_NAMES = ("smoke", "e2e", "load")
+TARGET_GATES = ("smoke", "e2e", "load")  # the gates that send traffic to --base-url
+GATE_NAMES = (*TARGET_GATES, "restore")
 GATE_ORDER = {name: index for index, name in enumerate(GATE_NAMES)}
 BASE_URL_ENV_VARS = ("PYTEST_BASE_URL", "BASE_URL", "PLAYWRIGHT_BASE_URL")
 
@@ -153,6 +154,104 @@ def validate_base_url(url: str) -> str:
             "pass one like --base-url https://staging.example.com"
         )
     return url.rstrip("/") if parts.path in ("", "/") else url
+
+
+def regression_floor(text: str) -> str:
+    """``--gate-regression-floor`` type: ``10%``, ``+5ms`` or ``10%,+5ms`` (checked now)."""
+    from ..measure.compare import RegressionFloor
+
+    try:
+        RegressionFloor.parse(str(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return str(text).strip()
+
+
+def confidence(text: str) -> float:
+    """``--gate-baseline-confidence`` type: ``98%`` or ``0.98``, strictly between 0 and 1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence; use e.g. 98%") from None
+    if not 0.5 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; use 50% to 99.9%, e.g. 98%")
+    return value
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL option such as ``--gate-baseline-url``."""
+    try:
+        return validate_base_url(str(text).strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--base-url ", "")) from None
+
+
+def check_base_url(text: str, *, example: str, credentials_fix: str) -> str:
+    """An http(s) base URL without a trailing slash; ValueError names the problem.
+
+    Credentials in the URL are refused (they would be printed and saved); so are a query
+    or a fragment, which the API paths appended to the base would break.
+    """
+    value = text.strip()
+    parts = urlsplit(value)
+    # Never echo what may hold a secret: user:password, or a token in the query string.
+    shown = f"{parts.scheme}://{parts.hostname}..." if parts.hostname else "the URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        quoted = repr(text) if "@" not in text else "the URL"
+        raise ValueError(f"{quoted} is not an http(s) URL such as {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{shown} carries credentials in the URL; remove them and {credentials_fix}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{shown} has a query or fragment; give the base URL only")
+    return value.rstrip("/")
+
+
+def check_prometheus_url(text: str) -> str:
+    """The base URL of Prometheus's HTTP API without a trailing slash; ValueError says why not."""
+    return check_base_url(
+        text,
+        example="http://prometheus:9090",
+        credentials_fix="set [prometheus.auth] user_env/password_env or bearer_env instead",
+    )
+
+
+def check_pushgateway_url(text: str) -> str:
+    """The base URL of a Pushgateway without a trailing slash; ValueError says why not."""
+    return check_base_url(
+        text,
+        example="http://pushgateway:9091",
+        credentials_fix="set OPSGATE_PUSHGATEWAY_USER and OPSGATE_PUSHGATEWAY_PASSWORD "
+        "(or OPSGATE_PUSHGATEWAY_TOKEN) instead",
+    )
+
+
+def prom_url(text: str) -> str:
+    """Option type for ``--gate-prom-url``."""
+    try:
+        return check_prometheus_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def pushgateway_url(text: str) -> str:
+    """Option type for ``--gate-pushgateway``."""
+    try:
+        return check_pushgateway_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def push_label(text: str) -> str:
+    """Option type for the push's ``job`` and ``instance``: a non-empty one-line label value."""
+    value = str(text).strip()
+    if not value or any(ord(char) < 32 for char in value):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a label value; use a non-empty single line such as my-service"
+        )
+    return value
 
 
 def fraction(text: str) -> float:

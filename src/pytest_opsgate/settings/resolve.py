@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GateUsageError
-from .parse import GATE_ORDER, find_base_url, strip_credentials, validate_base_url
+from .parse import GATE_ORDER, TARGET_GATES, find_base_url, strip_credentials, validate_base_url
 from .table import BY_NAME, OPTIONS
 
 if TYPE_CHECKING:
@@ -120,6 +120,8 @@ class GateSettings:
     keep_going: bool
     test_timeout_s: float
     start_cmd: str | None
+    serve_cmd: str | None
+    serve_reuse: bool
     seed_cmd: str | None
     logs_cmd: str | None
     stop_cmd: str | None
@@ -128,8 +130,10 @@ class GateSettings:
     on_pass: str | None
     baseline_path: Path | None
     save_baseline_path: Path | None
-    regression_tolerance: float
-    regression_floor_ms: float
+    baseline_url: str | None
+    regression_floor: str
+    baseline_confidence: float
+    baseline_min_samples: int
     baseline_partial: bool
 
     @property
@@ -138,8 +142,13 @@ class GateSettings:
         return bool(self.gates)
 
     @property
+    def needs_target(self) -> bool:
+        """True when a selected gate sends traffic to the target (all but restore)."""
+        return bool(self.gates & frozenset(TARGET_GATES))
+
+    @property
     def ordered_gates(self) -> list[str]:
-        """Selected gates in the order they run: smoke, e2e, load."""
+        """Selected gates in the order they run: smoke, e2e, load, restore."""
         return sorted(self.gates, key=GATE_ORDER.__getitem__)
 
     @property
@@ -148,30 +157,76 @@ class GateSettings:
         return strip_credentials(self.base_url) if self.base_url else "(none)"
 
 
+def _addresses(host: str) -> set[str]:
+    """The addresses ``host`` resolves to; empty when it does not resolve within 2 s."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(socket.getaddrinfo, host, None).result(timeout=2.0)
+    except (OSError, concurrent.futures.TimeoutError):
+        return set()
+    finally:
+        pool.shutdown(wait=False)
+    return {str(entry[4][0]) for entry in found}
+
+
+def _same_service(a: str, b: str) -> bool:
+    """Whether two URLs reach the same server: same scheme, port and path, same host or an
+    address in common (``localhost`` and ``127.0.0.1``)."""
+    from urllib.parse import urlsplit
+
+    pa, pb = urlsplit(a), urlsplit(b)
+    defaults = {"http": 80, "https": 443}
+
+    def where(parts: Any) -> tuple[str, int | None, str]:
+        return parts.scheme, parts.port or defaults.get(parts.scheme), parts.path.rstrip("/")
+
+    if where(pa) != where(pb) or not pa.hostname or not pb.hostname:
+        return False
+    if pa.hostname.lower() == pb.hostname.lower():
+        return True
+    return bool(_addresses(pa.hostname) & _addresses(pb.hostname))
+
+
 def _optional(value: str | None) -> str | None:
     return value or None
 
 
 def build_settings(config: pytest.Config) -> GateSettings:
     """Resolve and validate every core setting; raises GateUsageError naming the fix."""
-    from .parse import GATE_NAMES
 
     def value(name: str) -> Any:
         return option_value(config, name)
 
     written: frozenset[str] = value("gate") or frozenset()
     named = written - {"all"}
-    gates = frozenset(GATE_NAMES) if "all" in written else named
+    gates = named
+    if "all" in written:
+        gates = named | frozenset(TARGET_GATES)
+        if "restore" not in named:
+            # --gate=all drills a backup only when one is configured: most runs have none.
+            from ..gates.restore.config import restore_configured
+
+            if restore_configured(config):
+                gates |= {"restore"}
+    needs_target = bool(gates & frozenset(TARGET_GATES))
     base_url = find_base_url(config)
     if base_url:
         try:
             base_url = validate_base_url(base_url)
         except ValueError as exc:
             raise GateUsageError(str(exc)) from None
-    if gates and not base_url:
+    if needs_target and not base_url:
         raise GateUsageError(
             f"--gate={','.join(sorted(written))} needs a target; pass --base-url URL "
             "(or set base_url in the ini file, or PYTEST_BASE_URL / BASE_URL)"
+        )
+    if gates and value("serve-cmd") and not base_url:
+        raise GateUsageError(
+            "--gate-serve-cmd needs --base-url URL, the address the served service answers at "
+            "(a --gate=restore run alone has no target; drop --gate-serve-cmd)"
         )
     ca_bundle = value("ca-bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
@@ -182,6 +237,22 @@ def build_settings(config: pytest.Config) -> GateSettings:
             f"--gate-baseline {baseline!r} does not exist; pass the gate.json of an earlier "
             "green run (written by --gate-save-baseline) or drop the option"
         )
+    if gates and baseline and value("baseline-url"):
+        raise GateUsageError(
+            "--gate-baseline and --gate-baseline-url exclude each other: compare with a saved "
+            "gate.json or with a live target measured side by side, not both"
+        )
+    if (
+        gates
+        and base_url
+        and value("baseline-url")
+        and _same_service(base_url, value("baseline-url"))
+    ):
+        raise GateUsageError(
+            f"--gate-baseline-url {strip_credentials(value('baseline-url'))} is the target "
+            "itself, so the deploy would be compared with itself; pass the URL of the stable "
+            "version (the one serving before this deploy)"
+        )
     save_baseline = value("save-baseline")
     return GateSettings(
         gates=gates,
@@ -190,7 +261,7 @@ def build_settings(config: pytest.Config) -> GateSettings:
         artifacts_dir=Path(value("artifacts")).absolute(),
         slos=tuple(value("slo")),
         min_samples=value("min-samples"),
-        ready=bool(value("ready")),
+        ready=bool(value("ready")) and needs_target,  # the restore gate has no target
         ready_paths=tuple(value("ready-path")),
         ready_timeout_s=value("ready-timeout"),
         ready_attempt_timeout_s=value("ready-attempt-timeout"),
@@ -205,6 +276,8 @@ def build_settings(config: pytest.Config) -> GateSettings:
         keep_going=bool(value("keep-going")),
         test_timeout_s=value("test-timeout"),
         start_cmd=_optional(value("start-cmd")),
+        serve_cmd=_optional(value("serve-cmd")),
+        serve_reuse=bool(value("serve-reuse")),
         seed_cmd=_optional(value("seed-cmd")),
         logs_cmd=_optional(value("logs-cmd")),
         stop_cmd=_optional(value("stop-cmd")),
@@ -213,7 +286,9 @@ def build_settings(config: pytest.Config) -> GateSettings:
         on_pass=_optional(value("on-pass")),
         baseline_path=Path(baseline) if baseline else None,
         save_baseline_path=Path(save_baseline) if save_baseline else None,
-        regression_tolerance=value("regression-tolerance"),
-        regression_floor_ms=value("regression-floor") * 1000.0,
+        baseline_url=_optional(value("baseline-url")),
+        regression_floor=value("regression-floor"),
+        baseline_confidence=value("baseline-confidence"),
+        baseline_min_samples=value("baseline-min-samples"),
         baseline_partial=bool(value("baseline-partial")),
     )

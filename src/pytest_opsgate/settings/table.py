@@ -13,15 +13,20 @@ from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
 from ..gates.load.options import bind_address, positive_float, worker_count
-from ..gates.smoke.options import openapi_option, profile_name
-from ..gates.smoke.spec import PROFILE_NAMES as PROFILES
+from ..gates.restore.options import dsn_text, positive_duration, restore_expect, tolerance
+from ..gates.smoke.options import BUILTIN_PROFILES, openapi_option, profile_name
 from .parse import (
     byte_size,
+    confidence,
     duration,
-    fraction,
     gate_names,
+    http_url,
     positive_int,
+    prom_url,
+    push_label,
+    pushgateway_url,
     ready_expect,
+    regression_floor,
     slo_expression,
     text,
     truthy,
@@ -30,7 +35,16 @@ from .parse import (
 __all__ = ["BY_NAME", "OPTIONS", "SECTIONS", "Option"]
 
 Kind = Literal["value", "list", "flag"]
-SECTIONS = ("Core", "Readiness", "Smoke", "E2E", "Load", "Stack lifecycle, hooks and baseline")
+SECTIONS = (
+    "Core",
+    "Readiness",
+    "Smoke",
+    "E2E",
+    "Load",
+    "Restore",
+    "Monitoring",
+    "Stack lifecycle, hooks and baseline",
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +92,12 @@ def _opt(section: str) -> Callable[..., Option]:
     return make
 
 
-core, ready, smoke, e2e, load, stack = (_opt(section) for section in SECTIONS)
+core, ready, smoke, e2e, load, restore, monitor, stack = (_opt(section) for section in SECTIONS)
 
 OPTIONS: tuple[Option, ...] = (
-    core("gate", "gates to run: smoke, e2e, load or all (comma-separated); command line only, "
-         "so an ordinary pytest run never becomes a gate run", parse=gate_names,
+    core("gate", "gates to run: smoke, e2e, load, restore or all (comma-separated; all takes "
+         "restore only when a backup is configured); command line only, so an ordinary pytest "
+         "run never becomes a gate run", parse=gate_names,
          metavar="NAME[,NAME...]", cli_only=True),
     core("artifacts", "evidence folder: gate.json, gate.md, per-test files",
          default="gate-artifacts", metavar="DIR", shown_default="`gate-artifacts`"),
@@ -122,11 +137,11 @@ OPTIONS: tuple[Option, ...] = (
           parse=positive_int, default=1, metavar="K", shown_default="1"),
     ready("expect-version", "wait until the target serves this version; at the deadline, not "
           "ready (10): still serving X, want V", metavar="VERSION"),
-    smoke("config", "smoke checks and profiles: an opsgate.toml, or a pyproject.toml with "
-          "[tool.opsgate]", metavar="PATH", shown_default="discover"),
-    smoke("profile", f"turn on a built-in profile ({', '.join(PROFILES)}); settings come from "
-          "the config table of that name (repeatable)", parse=profile_name, kind="list",
-          metavar="NAME"),
+    smoke("config", "smoke checks, profiles and [prometheus] SLOs: an opsgate.toml, or a "
+          "pyproject.toml with [tool.opsgate]", metavar="PATH", shown_default="discover"),
+    smoke("profile", f"turn on a smoke profile ({', '.join(BUILTIN_PROFILES)}, or one a plugin "
+          "adds); settings come from the config table of that name (repeatable)",
+          parse=profile_name, kind="list", metavar="NAME"),
     smoke("openapi", "check the target against its OpenAPI document, one item per operation: "
           "a URL, a path on the target or a file (needs pytest-opsgate[openapi])",
           parse=openapi_option, metavar="URL|PATH"),
@@ -135,6 +150,10 @@ OPTIONS: tuple[Option, ...] = (
     e2e("e2e-console-errors", "what a browser console error does to an E2E test: fail, warn "
         "or ignore", parse=console_policy, default="warn", metavar="MODE",
         shown_default="warn"),
+    e2e("e2e-console-ignore", "console errors matching this regular expression are left out "
+        "of the console policy (repeatable; a favicon.ico 404 is always ignored); the summary "
+        "lists what was ignored", parse=login_pattern, kind="list", metavar="REGEX",
+        shown_default="`/favicon\\.ico`"),
     e2e("e2e-login-pattern", "gate_page.visit fails when redirected to a path matching this",
         parse=login_pattern, default=DEFAULT_LOGIN_PATTERN, metavar="REGEX",
         shown_default="`/(login\\|signin\\|auth)...`"),
@@ -165,8 +184,47 @@ OPTIONS: tuple[Option, ...] = (
          "act)", kind="list", metavar="HOST"),
     load("locust-arg", "extra Locust argument, passed as is (repeatable)", kind="list",
          metavar="ARG"),
+    restore("restore-from", "the backup to drill: a file, a pg_dump directory dump, or a folder "
+            "whose newest backup is taken (by the timestamp in its name, else mtime)",
+            metavar="PATH"),
+    restore("restore-dsn", "restore into a new database on this Postgres server (dropped "
+            "after) instead of a throwaway local one; a secret: set OPSGATE_RESTORE_DSN rather "
+            "than the flag, which ps shows", parse=dsn_text, metavar="DSN",
+            shown_default="throwaway server"),
+    restore("restore-expect", 'expectation, repeatable: "orders: rows >= 1000", '
+            '"orders.created_at: newest >= now - 26h", "restore_time < 10m", "tables >= 12"',
+            parse=restore_expect, kind="list", metavar="EXPR"),
+    restore("restore-manifest", "{table: rows} JSON written at backup time; each table must "
+            "come back with its rows, within the tolerance", metavar="PATH"),
+    restore("restore-tolerance", "how many fewer rows than the manifest a table may have",
+            parse=tolerance, default=0.05, metavar="PCT", shown_default="5%"),
+    restore("restore-max-age", "the RPO: an older backup fails (its name's timestamp, else its "
+            "mtime)", parse=positive_duration, metavar="DURATION"),
+    restore("restore-timeout", "time limit of the restore tool (psql, pg_restore); then FAIL",
+            parse=positive_duration, default=600.0, metavar="DURATION", shown_default="10m"),
+    restore("restore-then", "run after the restore with DATABASE_URL set to the restored "
+            "database (e.g. a migration check); a non-zero exit fails", metavar="CMD"),
+    restore("restore-bindir", "folder with initdb, pg_ctl, postgres, psql and pg_restore "
+            "(default: pg_config --bindir, else the newest /usr/lib/postgresql/*/bin)",
+            metavar="DIR", shown_default="discover"),
+    monitor("prom-url", "Prometheus to judge the config file's [prometheus] SLOs with "
+            "(overrides its url); an empty result, NaN or an unreachable server is an ERROR",
+            parse=prom_url, metavar="URL", shown_default="[prometheus] url"),
+    monitor("pushgateway", "push the run's metrics to this Pushgateway (auth from "
+            "OPSGATE_PUSHGATEWAY_TOKEN, or _USER and _PASSWORD); a failed push is a note, "
+            "never a verdict", parse=pushgateway_url, metavar="URL"),
+    monitor("push-job", "job label of the push", parse=push_label, default="opsgate",
+            metavar="NAME", shown_default="`opsgate`"),
+    monitor("push-instance", "instance label of the push (one group per pipeline or "
+            "environment)", parse=push_label, metavar="NAME", shown_default="none"),
     stack("start-cmd", "run before readiness (e.g. docker compose up -d); failing is an ERROR",
           metavar="CMD"),
+    stack("serve-cmd", "a server that runs in the foreground (uvicorn app:app, npm start): "
+          "started in the background before readiness, its output in stack-logs.txt, "
+          "stopped at the end, always", metavar="CMD"),
+    stack("serve-reuse", "test a server already answering at the base URL instead of "
+          "starting --gate-serve-cmd (default: that is an ERROR)", parse=truthy, default=False,
+          kind="flag", shown_default="off"),
     stack("seed-cmd", "run once the target is ready", metavar="CMD"),
     stack("logs-cmd", "output saved as stack-logs.txt when the verdict is not PASS",
           metavar="CMD"),
@@ -182,10 +240,19 @@ OPTIONS: tuple[Option, ...] = (
     stack("baseline-partial", "compare only the endpoints both runs measured",
           parse=truthy, default=False, kind="flag", shown_default="off"),
     stack("save-baseline", "write this run's gate.json there on PASS", metavar="PATH"),
-    stack("regression-tolerance", "relative change that counts as a regression",
-          parse=fraction, default=0.10, metavar="PCT", shown_default="10%"),
-    stack("regression-floor", "absolute latency change below which nothing is a regression",
-          parse=duration, default=0.005, metavar="MS", shown_default="5ms"),
+    stack("baseline-url", "compare with a live baseline target measured side by side: the "
+          "same samples go to both, interleaved, so noise hits both alike", parse=http_url,
+          metavar="URL"),
+    stack("regression-floor", "the smallest slowdown that counts: a share of the baseline "
+          "(10%), an absolute shift (+5ms), or the larger of both (10%,+5ms)",
+          parse=regression_floor, default="10%,+5ms", metavar="FLOOR",
+          shown_default="10%,+5ms"),
+    stack("baseline-confidence", "confidence of the comparison's tests and intervals "
+          "(Kayenta's 98 %)", parse=confidence, default=0.98, metavar="PCT",
+          shown_default="98%"),
+    stack("baseline-min-samples", "fewer latency samples on either side make an endpoint's "
+          "comparison INCONCLUSIVE (exit 12)", parse=positive_int, default=30, metavar="N",
+          shown_default="30"),
 )  # fmt: skip
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -1,17 +1,20 @@
-"""Baseline regression: compare this run's per-endpoint p95, p99 and error rate with a gate.json.
+"""Baseline and canary comparisons that explain themselves: each endpoint, judged statistically.
 
-Both sides read percentiles from histograms (the encoded ones stored in gate.json, or the
-live :class:`~pytest_opsgate.measure.metrics.MetricsStore`), so both use the same nearest-rank math.
+The baseline is a saved gate.json (``--gate-baseline``: its encoded histograms) or a live
+target measured side by side with this run (``--gate-baseline-url``: the same samples sent
+to both, interleaved). For every endpoint (gate, scope, metric) measured on both sides, the
+judge of :mod:`pytest_opsgate.measure.compare` decides from the exact histograms: a
+Mann-Whitney U test, a Hodges-Lehmann shift with its confidence interval, a bootstrap
+interval for the p99 difference, Fisher's exact test on the failures, and a regression
+floor (``10%`` of the baseline, ``+5ms``, or the larger of both) so that a significant but
+tiny shift is not a regression. Each endpoint is PASS, FAIL (with the figures in a
+sentence: "GET /api/items got slower by 21 ms (+21 %; 98 % CI 18 to 24 ms, p < 0.001),
+above the 10 % floor (10.2 ms): FAIL") or INCONCLUSIVE (too few samples, or an interval
+that straddles the floor: a person decides, exit 12).
 
-A statistic regressed when it got worse by more than ``tolerance`` (relative) AND by more
-than an absolute floor: ``floor_ms`` for latencies, ``error_rate_floor`` (a fraction) for
-the error rate. The floor keeps noise out: 2 ms -> 3 ms is +50 % but only 1 ms, so it is
-not a regression. From a baseline of zero only the floor applies.
-
-Coverage is part of the verdict (see :meth:`BaselineComparison.coverage_errors`): with no
-endpoint in common nothing was compared, which is an ERROR; an endpoint of the baseline that
-this run never requested is ``missing`` and makes the comparison an ERROR unless a partial
-comparison was allowed (``--gate-baseline-partial``). Endpoints new in this run are listed.
+Coverage is part of the verdict (:meth:`BaselineComparison.coverage_errors`): no endpoint
+in common is an ERROR; an endpoint of the baseline that this run never requested is
+``missing`` and makes the comparison an ERROR unless ``--gate-baseline-partial``.
 """
 
 from __future__ import annotations
@@ -23,24 +26,27 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..measure.histogram import LatencyHistogram
 from ..measure.metrics import LATENCY, METRICS, MetricsStore
-from .evaluate import format_measure
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from ..measure.compare import RegressionFloor
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSION",
     "BaselineComparison",
     "BaselineError",
-    "BaselineRow",
+    "EndpointJudgement",
     "compare",
     "format_baseline_table",
+    "live_baseline_errors",
     "load_baseline",
     "save_baseline",
 ]
 
 SUPPORTED_SCHEMA_VERSION = 1  # the gate.json schema_version this module reads
-RowStatus = Literal["compared", "new", "missing", "few_samples"]
+THIN_ROW = 2  # the decision table's row "fewer than min_samples on either side"
+Status = Literal["compared", "thin", "new", "missing"]
 _Key = tuple[str, str, str]  # (gate, scope, metric)
 
 
@@ -49,18 +55,23 @@ class BaselineError(ValueError):
 
 
 @dataclass
-class BaselineRow:
-    """One statistic of one endpoint, before and after; values in ms or as a fraction."""
+class _Side:
+    histogram: LatencyHistogram
+    requests: int
+    failures: int
+
+
+@dataclass
+class EndpointJudgement:
+    """One endpoint, before and after: the judge's decision, its sentence and its figures."""
 
     gate: str
     scope: str
     metric: str
-    statistic: str  # p95, p99, error_rate; "-" for a new or missing endpoint
-    baseline: float | None
-    now: float | None
-    change_pct: float | None  # relative change in %, None when the baseline is 0 or absent
-    regressed: bool = False
-    status: RowStatus = "compared"
+    status: Status
+    decision: str | None = None  # PASS, FAIL or INCONCLUSIVE when compared
+    reason: str = ""
+    figures: dict[str, Any] | None = None  # the comparison's statistics (JSON-ready)
 
     @property
     def endpoint(self) -> str:
@@ -75,52 +86,71 @@ class BaselineRow:
             "gate": self.gate,
             "scope": self.scope,
             "metric": self.metric,
-            "statistic": self.statistic,
-            "baseline": self.baseline,
-            "now": self.now,
-            "change_pct": self.change_pct,
-            "regressed": self.regressed,
             "status": self.status,
+            "decision": self.decision,
+            "reason": self.reason,
+            "figures": self.figures,
         }
 
 
 @dataclass
 class BaselineComparison:
-    """Every compared statistic; ``passed`` is False when any of them regressed."""
+    """Every endpoint's judgement against the baseline, and what the comparison covered."""
 
-    rows: list[BaselineRow]
-    tolerance: float
-    floor_ms: float
-    error_rate_floor: float
-    baseline_from: str | None = None  # finished_at of the baseline run
-    baseline_version: str | None = None  # target version the baseline measured
+    rows: list[EndpointJudgement]
+    floor: str  # as written: "10%,+5ms"
+    confidence: float  # 0.98
+    min_samples: int
+    source: str  # "gate.json finished 2026-05-01T12:00:42Z" or "live target http://..."
+    baseline_version: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    def _with(self, decision: str) -> list[EndpointJudgement]:
+        return [row for row in self.rows if row.decision == decision]
+
     @property
-    def regressions(self) -> list[BaselineRow]:
-        """The rows that regressed."""
-        return [row for row in self.rows if row.regressed]
+    def regressions(self) -> list[EndpointJudgement]:
+        """Endpoints the judge found slower or failing more often, beyond the floor."""
+        return self._with("FAIL")
+
+    @property
+    def inconclusive(self) -> list[EndpointJudgement]:
+        """Endpoints with too little evidence to tell."""
+        return self._with("INCONCLUSIVE")
 
     @property
     def passed(self) -> bool:
-        """True when nothing regressed (coverage is judged by :meth:`coverage_errors`)."""
+        """True when no endpoint regressed (coverage is judged by :meth:`coverage_errors`)."""
         return not self.regressions
 
     @property
-    def missing(self) -> list[BaselineRow]:
+    def missing(self) -> list[EndpointJudgement]:
         """Endpoints of the baseline that this run never requested."""
         return [row for row in self.rows if row.status == "missing"]
 
     @property
     def compared(self) -> int:
         """How many endpoints were measured on both sides."""
-        return len({(r.gate, r.scope, r.metric) for r in self.rows if r.status != "new"}) - len(
-            self.missing
+        return sum(row.status == "compared" for row in self.rows)
+
+    @property
+    def rule(self) -> str:
+        """How an endpoint is judged, in one sentence, for reports."""
+        return (
+            f"Each endpoint is compared by Mann-Whitney U and a Hodges-Lehmann shift at "
+            f"{self.confidence * 100:g} % confidence, its p99 by a bootstrap interval and its "
+            f"failures by Fisher's exact test; a slowdown counts only above the {self.floor} "
+            f"floor, and fewer than {self.min_samples} samples a side is INCONCLUSIVE."
         )
+
+    @property
+    def thin(self) -> list[EndpointJudgement]:
+        """Endpoints measured on both sides, too thinly on both to judge."""
+        return [row for row in self.rows if row.status == "thin"]
 
     def coverage_errors(self, *, partial: bool) -> list[str]:
         """Why the comparison cannot be trusted: nothing in common, or endpoints left out."""
-        if self.compared == 0:
+        if self.compared == 0 and not self.thin:
             return [
                 "baseline: no endpoint in common with this run, so nothing was compared; "
                 "save a baseline from a run of the same gates (--gate-save-baseline)"
@@ -136,110 +166,83 @@ class BaselineComparison:
         return []
 
     @property
-    def rule(self) -> str:
-        """The regression rule in one sentence, for reports."""
-        return (
-            f"A regression is worse by more than {self.tolerance * 100:g} % and by more than "
-            f"{self.floor_ms:g} ms (latency) or {self.error_rate_floor * 100:g} points "
-            "(error rate)."
-        )
+    def reasons(self) -> list[str]:
+        """One sentence per regression, for the verdict's reasons."""
+        return [f"regression: {row.reason}" for row in self.regressions]
 
     @property
-    def reasons(self) -> list[str]:
-        """One line per regression, for the verdict's reasons."""
-        return [
-            f"regression: {row.endpoint} {row.statistic} {_value(row, row.baseline)} -> "
-            f"{_value(row, row.now)} ({_change(row.to_dict())}); {self.rule}"
-            for row in self.regressions
-        ]
+    def inconclusive_reasons(self) -> list[str]:
+        """One sentence per endpoint the judge could not decide; and when every endpoint in
+        common was thin, that nothing could be judged at all."""
+        reasons = [f"baseline: {row.reason}" for row in self.inconclusive]
+        if self.compared == 0 and self.thin:
+            reasons.append(
+                f"baseline: no endpoint had {self.min_samples} samples on both sides, so nothing "
+                f"was judged ({len(self.thin)} thin); sample more (gate_slo.sample(path, "
+                f"n={self.min_samples}), a load run) or lower --gate-baseline-min-samples"
+            )
+        return reasons
 
     def format_table(self) -> str:
-        """A markdown table ``endpoint | statistic | baseline | now | change``."""
+        """A markdown table of the judgements."""
         return format_baseline_table([row.to_dict() for row in self.rows])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, as stored under ``baseline`` in gate.json."""
         return {
             "passed": self.passed,
-            "tolerance": self.tolerance,
-            "floor_ms": self.floor_ms,
-            "error_rate_floor": self.error_rate_floor,
-            "baseline_from": self.baseline_from,
+            "floor": self.floor,
+            "confidence": self.confidence,
+            "min_samples": self.min_samples,
+            "source": self.source,
             "baseline_version": self.baseline_version,
             "rule": self.rule,
             "regressions": len(self.regressions),
-            "rows": [row.to_dict() for row in self.rows],
+            "inconclusive": len(self.inconclusive),
             "compared": self.compared,
+            "thin": len(self.thin),
             "missing": [row.endpoint for row in self.missing],
+            "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
         }
 
 
-def _value(row: BaselineRow, value: float | None) -> str:
-    return format_measure(row.statistic if row.statistic != "-" else "p95", value)
-
-
-def _change(row: Mapping[str, Any]) -> str:
-    status = row["status"]
-    if status == "new":
-        return "new endpoint"
-    if status == "missing":
-        return "missing now"
-    if status == "few_samples":
-        return "too few samples to compare"
-    base, now = row["baseline"], row["now"]
-    if base is None or now is None:
+def _ms(value: float | None) -> str:
+    if value is None:
         return "-"
-    if row["statistic"] == "error_rate":
-        text = f"{(now - base) * 100:+.2f} points"
-        if row["change_pct"] is not None:
-            text += f" ({row['change_pct']:+.1f} %)"
-    elif row["change_pct"] is None:
-        text = f"{now - base:+.3g} ms"
-    else:
-        text = f"{row['change_pct']:+.1f} %"
-    return text + (" REGRESSION" if row["regressed"] else "")
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _percentiles(side: Mapping[str, Any]) -> str:
+    return f"{_ms(side['p50_ms'])} / {_ms(side['p95_ms'])} / {_ms(side['p99_ms'])} ms ({side['n']})"
 
 
 def format_baseline_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``endpoint | statistic | baseline | now | change`` as an aligned markdown table."""
-    headers = ("endpoint", "statistic", "baseline", "now", "change")
-    body = []
+    """``endpoint | baseline p50/p95/p99 (n) | now p50/p95/p99 (n) | decision`` in markdown."""
+    if not rows:
+        return "No endpoint was measured in either run."
+    lines = [
+        "| endpoint | baseline p50 / p95 / p99 (n) | now p50 / p95 / p99 (n) | decision |",
+        "|---|---|---|---|",
+    ]
     for row in rows:
-        kind = row["statistic"] if row["statistic"] != "-" else "p95"
-        body.append(
-            (
-                str(row["endpoint"]).replace("|", "\\|"),
-                str(row["statistic"]),
-                format_measure(kind, row["baseline"]),
-                format_measure(kind, row["now"]),
-                _change(row),
+        endpoint = str(row["endpoint"]).replace("|", "\\|")
+        figures = row.get("figures")
+        if row["status"] in ("new", "missing") or not figures:
+            shown = "new in this run" if row["status"] == "new" else "not requested now"
+            lines.append(f"| {endpoint} | - | - | {shown} |")
+            continue
+        if row["status"] == "thin":
+            lines.append(
+                f"| {endpoint} | {_percentiles(figures['baseline'])} | "
+                f"{_percentiles(figures['current'])} | too few samples |"
             )
+            continue
+        lines.append(
+            f"| {endpoint} | {_percentiles(figures['baseline'])} | "
+            f"{_percentiles(figures['current'])} | {row['decision']} |"
         )
-    if not body:
-        return "No endpoint was measured in both runs."
-    widths = [max(len(r[i]) for r in [headers, *body]) for i in range(len(headers))]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines.extend(
-        "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-        for cells in body
-    )
     return "\n".join(lines)
-
-
-@dataclass
-class _Side:
-    histogram: LatencyHistogram
-    requests: int
-    failures: int
-
-    def percentile(self, p: float) -> float | None:
-        return self.histogram.percentile(p) if self.histogram.count else None
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.failures / self.requests if self.requests else None
 
 
 def _sides_from_doc(doc: Mapping[str, Any], what: str) -> dict[_Key, _Side]:
@@ -257,6 +260,7 @@ def _sides_from_doc(doc: Mapping[str, Any], what: str) -> dict[_Key, _Side]:
                 int(entry["requests"]),
                 int(entry["failures"]),
             )
+            _check_counts(side)
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(
                 f"{what} has an unreadable endpoint entry ({exc}); "
@@ -264,6 +268,22 @@ def _sides_from_doc(doc: Mapping[str, Any], what: str) -> dict[_Key, _Side]:
             ) from exc
         sides[key] = side
     return sides
+
+
+def _check_counts(side: _Side) -> None:
+    """Counts a real run can have: every success has a latency sample, every sample a request.
+
+    A hand-edited or corrupt file (negative failures, requests that do not fit the histogram)
+    would otherwise be judged as evidence, or crash the judge mid-run.
+    """
+    samples = side.histogram.count
+    if not 0 <= side.failures <= side.requests or not side.requests - side.failures <= samples:
+        raise ValueError(
+            f"{side.requests} requests with {side.failures} failures do not fit a histogram "
+            f"of {samples} samples"
+        )
+    if samples > side.requests:
+        raise ValueError(f"{samples} latency samples from {side.requests} requests")
 
 
 def _sides_from_stores(stores: Mapping[str, MetricsStore]) -> dict[_Key, _Side]:
@@ -279,86 +299,131 @@ def _sides_from_stores(stores: Mapping[str, MetricsStore]) -> dict[_Key, _Side]:
     return sides
 
 
-def _compare_value(
-    key: _Key,
-    statistic: str,
-    base: float | None,
-    now: float | None,
-    tolerance: float,
-    floor: float,
-) -> BaselineRow | None:
-    if base is None or now is None:
-        return None
-    delta = now - base
-    change = delta / base * 100 if base > 0 else None
-    relative_ok = base == 0 or delta / base > tolerance
-    return BaselineRow(*key, statistic, base, now, change, delta > floor and relative_ok)
+def _judge(
+    key: _Key, base: _Side, now: _Side, floor: RegressionFloor, alpha: float, min_samples: int
+) -> EndpointJudgement:
+    from ..measure.compare import compare as compare_sides
+    from ..measure.compare import decide
+
+    name = EndpointJudgement(*key, "compared").endpoint
+    comparison = compare_sides(
+        base.histogram,
+        now.histogram,
+        name=name,
+        alpha=alpha,
+        baseline_failures=base.failures,
+        baseline_requests=base.requests,
+        current_failures=now.failures,
+        current_requests=now.requests,
+    )
+    judgement = decide(comparison, floor, min_samples=min_samples)
+    if judgement.row == THIN_ROW and max(base.histogram.count, now.histogram.count) < min_samples:
+        # Thin on both sides (a smoke check's single request): no judge could ever tell, so
+        # the endpoint is shown but not judged; errors were judged already (Fisher, row 1).
+        return EndpointJudgement(
+            *key,
+            "thin",
+            reason=(
+                f"{name} has too few samples on both sides to judge (baseline "
+                f"{base.histogram.count}, current {now.histogram.count}, {min_samples} needed): "
+                "not judged"
+            ),
+            figures=comparison.to_dict(),
+        )
+    return EndpointJudgement(
+        *key,
+        "compared",
+        decision=judgement.decision.value,
+        reason=judgement.reason,
+        figures=comparison.to_dict(),
+    )
+
+
+# More failures than this on an endpoint and a baseline judges nothing there: live, it is an
+# ERROR of the run; saved, a comparison that would PASS is INCONCLUSIVE instead.
+LIVE_BASELINE_MAX_FAILURE_RATE = 0.01
 
 
 def compare(
-    baseline_doc: Mapping[str, Any],
-    current: Mapping[str, Any],
+    baseline: Mapping[str, Any] | Mapping[str, MetricsStore],
+    current: Mapping[str, MetricsStore],
     *,
-    tolerance: float = 0.10,
-    floor_ms: float = 5.0,
-    error_rate_floor: float = 0.001,
-    min_samples: int = 1,
+    floor: str = "10%,+5ms",
+    confidence: float = 0.98,
+    min_samples: int = 30,
+    source: str = "",
 ) -> BaselineComparison:
-    """Compare a baseline gate.json with this run (a gate.json dict or ``{gate: MetricsStore}``).
+    """Judge every endpoint of ``current`` (``{gate: MetricsStore}``) against ``baseline``:
+    a gate.json document, or ``{gate: MetricsStore}`` measured against a live baseline."""
+    from ..measure.compare import RegressionFloor
 
-    Latency rows need ``min_samples`` samples on both sides (else ``few_samples``, never a
-    regression); error-rate rows need as many requests.
-    """
-    if tolerance < 0 or floor_ms < 0 or error_rate_floor < 0:
-        raise ValueError("tolerance and floors must be >= 0; pass e.g. tolerance=0.10")
-    base_sides = _sides_from_doc(baseline_doc, "the baseline")
-    if current and all(isinstance(value, MetricsStore) for value in current.values()):
-        now_sides = _sides_from_stores(current)
-    elif "schema_version" in current or "endpoints" in current:
-        now_sides = _sides_from_doc(current, "the current gate.json")
-    elif not current:
-        now_sides = {}
-    else:
-        raise TypeError(
-            "current is neither a gate.json dict nor a dict of gate name to MetricsStore; "
-            "pass one of those"
-        )
-
-    rows: list[BaselineRow] = []
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence!r} is not between 0 and 1; use e.g. 0.98")
+    parsed_floor = RegressionFloor.parse(floor)
+    live = bool(baseline) and all(isinstance(v, MetricsStore) for v in baseline.values())
+    base_sides = _sides_from_stores(baseline) if live else _sides_from_doc(baseline, "the baseline")
+    now_sides = _sides_from_stores(current)
+    rows: list[EndpointJudgement] = []
     for key in sorted(base_sides.keys() | now_sides.keys()):
         base, now = base_sides.get(key), now_sides.get(key)
         if base is None or now is None:
-            status: RowStatus = "new" if base is None else "missing"
-            rows.append(BaselineRow(*key, "-", None, None, None, False, status))
+            rows.append(EndpointJudgement(*key, "new" if base is None else "missing"))
             continue
-        enough = min(base.histogram.count, now.histogram.count) >= max(1, min_samples)
-        for statistic, p in (("p95", 95.0), ("p99", 99.0)):
-            if not enough and base.histogram.count and now.histogram.count:
-                b, n = base.percentile(p), now.percentile(p)
-                rows.append(BaselineRow(*key, statistic, b, n, None, False, "few_samples"))
-                continue
-            row = _compare_value(
-                key, statistic, base.percentile(p), now.percentile(p), tolerance, floor_ms
+        row = _judge(key, base, now, parsed_floor, 1 - confidence, min_samples)
+        failing_baseline = base.failures > LIVE_BASELINE_MAX_FAILURE_RATE * base.requests
+        if row.decision == "PASS" and failing_baseline:
+            # "No worse than a baseline that failed" proves nothing: its failures are in the
+            # histogram it was compared with, and Fisher cannot see a rise from 100 %.
+            row.decision = "INCONCLUSIVE"
+            row.reason = (
+                f"{row.endpoint}: the baseline failed {base.failures} of {base.requests} "
+                "requests, so it cannot vouch for this run; compare with a baseline that "
+                "served this endpoint: INCONCLUSIVE"
             )
-            if row is not None:
-                rows.append(row)
-        if min(base.requests, now.requests) >= max(1, min_samples):
-            row = _compare_value(
-                key, "error_rate", base.error_rate, now.error_rate, tolerance, error_rate_floor
-            )
-            if row is not None:
-                rows.append(row)
-    target = baseline_doc.get("target")
-    version = target.get("version") if isinstance(target, dict) else None
-    finished = baseline_doc.get("finished_at")
+        rows.append(row)
+    version = None
+    if not live:
+        target = baseline.get("target")
+        found = target.get("version") if isinstance(target, dict) else None
+        version = None if found is None else str(found)
     return BaselineComparison(
         rows=rows,
-        tolerance=tolerance,
-        floor_ms=floor_ms,
-        error_rate_floor=error_rate_floor,
-        baseline_from=None if finished is None else str(finished),
-        baseline_version=None if version is None else str(version),
+        floor=floor,
+        confidence=confidence,
+        min_samples=min_samples,
+        source=source,
+        baseline_version=version,
     )
+
+
+def live_baseline_errors(stores: Mapping[str, MetricsStore], shown_url: str) -> list[str]:
+    """Why a live baseline cannot judge this deploy: it failed, or it was never measured.
+
+    A baseline that answers with errors (down, wrong URL, broken itself) makes its latency
+    meaningless (a refused connection is fast), so more than 1 % failures on any endpoint is
+    an ERROR of the run, not a comparison.
+    """
+    measured = {gate: store for gate, store in stores.items() if len(store)}
+    if not measured:
+        return [
+            f"baseline: the live baseline {shown_url} received no requests; only gate_slo "
+            "samples and the load gate are mirrored to --gate-baseline-url"
+        ]
+    errors = []
+    for gate, store in sorted(measured.items()):
+        for metric in METRICS:
+            for scope in store.scopes(metric):
+                stats = store.get(scope, metric)
+                if stats is None or not stats.requests:
+                    continue
+                if stats.failures / stats.requests > LIVE_BASELINE_MAX_FAILURE_RATE:
+                    errors.append(
+                        f"baseline: the live baseline {shown_url} failed {stats.failures} of "
+                        f"{stats.requests} requests to {scope} ({gate}); a failing baseline "
+                        "cannot judge this deploy: check --gate-baseline-url and that the "
+                        "baseline is healthy"
+                    )
+    return errors
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
@@ -397,6 +462,13 @@ def load_baseline(path: Path) -> dict[str, Any]:
             f"baseline {path} has schema_version {version}, newer than the "
             f"{SUPPORTED_SCHEMA_VERSION} this pytest-opsgate reads; upgrade pytest-opsgate "
             "or save a new baseline with --gate-save-baseline"
+        )
+    verdict = doc.get("verdict")
+    if verdict != "PASS":
+        raise BaselineError(
+            f"baseline {path} is the gate.json of a run whose verdict was {verdict!r}, not "
+            "PASS, so its figures may be the regression itself; pass a file written by "
+            "--gate-save-baseline (saved on PASS only) or the gate.json of a passing run"
         )
     _sides_from_doc(doc, f"baseline {path}")  # fail now, with the file's name, not mid-run
     return doc

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +36,7 @@ from .grammar import (
     parse_duration,
     parse_slo,
 )
+from .statistics import KINDS, STATISTICS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -55,6 +55,7 @@ __all__ = [
     "evaluate_slo",
     "format_measure",
     "format_slo_table",
+    "judge",
     "parse_duration",
     "parse_slo",
     "resolve_stats",
@@ -66,31 +67,12 @@ DEFAULT_GUARD = "error_rate < 1%"
 Verdict = Literal["passed", "failed", "error", "inconclusive"]
 
 
-def _sig3(value: float) -> str:
-    if value == 0:
-        return "0"
-    decimals = max(0, 2 - math.floor(math.log10(abs(value))))
-    text = f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def format_measure(slo_or_metric: SLO | str, value: float | None) -> str:
     """A value as ``812 ms``, ``1.23 s``, ``0.52 %``, ``48.1/s``, ``120`` or ``0.0423``, by kind."""
     if value is None:
         return "-"
     statistic = slo_or_metric.statistic if isinstance(slo_or_metric, SLO) else slo_or_metric
-    kind = _kind(statistic)
-    if kind == "ratio":
-        return f"{_sig3(value * 100)} %"
-    if kind == "rate":
-        return f"{_sig3(value)}/s"
-    if kind == "count":
-        return str(int(value))
-    if kind == "value":
-        return _sig3(value)
-    if abs(value) >= 999.5:
-        return f"{_sig3(value / 1000)} s"
-    return f"{_sig3(value)} ms"
+    return KINDS[_kind(statistic)].shown(value)
 
 
 @dataclass
@@ -200,8 +182,11 @@ def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOR
         return SLOResult(slo, None, 0, "error", _missing_scope_reason(slo, store))
     needed = max(1, min_samples)
     where = f" for {slo.scope!r}" if slo.scope is not None else ""
-    if slo.statistic == "requests":
-        return _judge(slo, float(stats.requests), stats.requests)
+    statistic = STATISTICS.get(slo.statistic)
+    if statistic is not None and statistic.samples == "none" and statistic.compute is not None:
+        measured = statistic.compute(stats)
+        assert measured is not None
+        return judge(slo, measured, stats.requests)
     successes: int | None = None
     if slo.kind == "duration":
         successes = stats.successes
@@ -233,24 +218,24 @@ def evaluate_slo(slo: SLO, store: MetricsStore, *, min_samples: int = 1) -> SLOR
         return SLOResult(
             slo, None, samples, "error", f"insufficient samples ({samples} < {needed}){where}"
         )
-    if slo.statistic == "error_rate":
-        return _judge(slo, stats.failures / stats.requests, samples)
-    if slo.statistic == "rps":
-        if stats.rps is None:
-            return SLOResult(
-                slo,
-                None,
-                samples,
-                "error",
-                f"cannot measure rps{where}: the measured window is 0 s "
-                "(one request, or all at one instant)",
-            )
-        return _judge(slo, stats.rps, samples)
-    result = _judge(slo, _latency(stats.histogram, slo.statistic), samples)
-    return dataclasses.replace(result, successes=successes)
+    if statistic is None:
+        result = judge(slo, _latency(stats.histogram, slo.statistic), samples)
+        return dataclasses.replace(result, successes=successes)
+    if statistic.compute is None:
+        return SLOResult(
+            slo, None, samples, "error", f"{slo.statistic} is not measured from requests"
+        )
+    value = statistic.compute(stats)
+    if value is None:
+        why = statistic.why_unmeasured or "nothing to compute it from"
+        return SLOResult(
+            slo, None, samples, "error", f"cannot measure {slo.statistic}{where}: {why}"
+        )
+    return judge(slo, value, samples)
 
 
-def _judge(slo: SLO, measured: float, samples: int) -> SLOResult:
+def judge(slo: SLO, measured: float, samples: int) -> SLOResult:
+    """The verdict on one measured value; latencies compare at the histogram's resolution."""
     if slo.kind == "duration":
         measured_bucket = LatencyHistogram.at_resolution(measured)
         budget_bucket = LatencyHistogram.at_resolution(slo.budget)
@@ -313,19 +298,22 @@ _RIGHT_ALIGNED = {"measured", "samples"}
 def format_slo_table(results: Sequence[SLOResult]) -> str:
     """An aligned plain-text table of results, then the reason for each one that did not pass.
 
-    A ``gate`` column leads when the results say which gate measured them.
+    A ``gate`` column leads when the results say which gate measured them; a ``test``
+    column ends it when a test asserted some of them (``gate_slo...assert_slo()``).
     """
     with_gate = any(result.source for result in results)
-    headers = (("gate",) if with_gate else ()) + _HEADERS
+    with_test = any(result.test for result in results)
+    headers = (("gate",) if with_gate else ()) + _HEADERS + (("test",) if with_test else ())
     rows = [
         (
             *((result.source or "-",) if with_gate else ()),
             result.scope_label,
-            result.slo.label,
+            result.slo.label + (" (guard)" if result.slo.guard else ""),
             format_measure(result.slo, result.measured),
             f"{result.slo.op} {format_measure(result.slo, result.slo.budget)}",
             str(result.samples),
             result.verdict.upper(),
+            *((result.test or "-",) if with_test else ()),
         )
         for result in results
     ]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..measure.scopes import LATENCY, PAGE_METRICS, PAGE_PREFIX, normalize_scope, split_method
 from ..settings.parse import parse_duration
+from .statistics import KINDS, LATENCY_NAMES, STATISTICS, BudgetError, kind_of, plain
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,28 +53,18 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-COUNTER_STATS = ("error_rate", "rps", "requests")
+# Statistics of traffic a request-scoped SLO may name (the registry holds every statistic).
+COUNTER_STATS = tuple(
+    name for name, stat in STATISTICS.items() if "latency" in stat.metrics and stat.compute
+)
 FLAGS = ("abort",)
-_LATENCY_NAMES = {"min": "min", "max": "max", "avg": "avg", "mean": "avg", "median": "p50"}
+_LATENCY_NAMES = LATENCY_NAMES
 _KNOWN_NAMES = (*_LATENCY_NAMES, "p95", "p99", "p99.9", *PAGE_METRICS, *COUNTER_STATS)
 
-_EXAMPLE_BUDGETS = {"ratio": "1%", "rate": "50/s", "count": "100"}
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _PERCENTILE = re.compile(rf"p\(?({_NUMBER})\)?", re.IGNORECASE)
 _OPERATOR = re.compile(r"[<>=!≤≥]+")
 _FLAGS_SUFFIX = re.compile(r"\[([^\[\]]*)\]\s*$")
-_DURATION_BUDGET = re.compile(rf"({_NUMBER})\s*([a-zµμ]*)", re.IGNORECASE)
-_MICRO = Decimal("0.001")
-_DURATION_UNITS_MS = {
-    "ms": Decimal(1),
-    "s": Decimal(1000),
-    "us": _MICRO,
-    "µs": _MICRO,
-    "μs": _MICRO,
-}
-_RATIO_BUDGET = re.compile(rf"({_NUMBER})\s*(%?)")
-_RATE_BUDGET = re.compile(rf"({_NUMBER})\s*(?:/\s*s(?:ec)?|rps)?", re.IGNORECASE)
-_COUNT_BUDGET = re.compile(r"\d+")
 
 
 class SLOSyntaxError(ValueError):
@@ -86,23 +77,19 @@ class SLOSyntaxError(ValueError):
         self.example = example
 
 
-def _plain(number: Decimal | float) -> str:
-    """Shortest decimal text for a number, never in exponent notation."""
-    d = number if isinstance(number, Decimal) else Decimal(repr(number))
-    return format(d.normalize(), "f")
-
+_plain = plain  # the name other modules import
 
 # A value read from a monitoring system (a PromQL result): a plain number in the query's units.
 VALUE_STAT = "value"
 
 
 def _kind(statistic: str) -> str:
-    kinds = {"error_rate": "ratio", "rps": "rate", "requests": "count", VALUE_STAT: "value"}
-    return kinds.get(statistic, "duration")
+    return kind_of(statistic)
 
 
 def _label(metric: str, statistic: str) -> str:
-    if metric == LATENCY or _kind(statistic) != "duration":
+    # Only page timings name their series ("load p95"); a restore drill's ages do not.
+    if metric not in PAGE_METRICS or _kind(statistic) != "duration":
         return statistic
     return metric if statistic == "max" else f"{metric} {statistic}"
 
@@ -147,16 +134,7 @@ class SLO:
 
     def budget_text(self) -> str:
         """The budget as canonical SLO text: ``300ms``, ``2s``, ``1%``, ``50/s``, ``100``."""
-        if self.kind == "ratio":
-            return f"{_plain(Decimal(repr(self.budget)) * 100)}%"
-        if self.kind == "rate":
-            return f"{_plain(self.budget)}/s"
-        if self.kind == "count":
-            return str(int(self.budget))
-        if self.kind == "value":
-            return _plain(self.budget)
-        ms = Decimal(repr(self.budget))
-        return f"{_plain(ms / 1000)}s" if ms >= 1000 else f"{_plain(ms)}ms"
+        return KINDS[self.kind].budget_text(self.budget)
 
     def __str__(self) -> str:
         prefix = f"{self.scope}: " if self.scope is not None else ""
@@ -276,7 +254,7 @@ class _Parser:
             raise self.error(
                 f"unknown statistic {lhs!r}{hint}; use pN, min, max, avg, error_rate, rps, "
                 "requests, or ttfb/dcl/load on a page",
-                f"{name} {op} {_EXAMPLE_BUDGETS.get(_kind(name), '300ms')}",
+                f"{name} {op} {KINDS[_kind(name)].example}",
             )
         if page:
             raise self.error(
@@ -297,50 +275,12 @@ class _Parser:
         return f"p{_plain(value)}"
 
     def parse_budget(self, lhs: str, statistic: str, rhs: str, op: str) -> float:
-        kind = _kind(statistic)
         if rhs.startswith("-"):
             raise self.error("the budget is negative", f"{lhs} {op} {rhs[1:]}")
-        if kind == "ratio":
-            match = _RATIO_BUDGET.fullmatch(rhs)
-            if not match:
-                raise self.error(f"{rhs!r} is not a rate; write a percentage", f"{lhs} {op} 1%")
-            number = Decimal(match.group(1))
-            if match.group(2):
-                if number > 100:
-                    raise self.error(f"{rhs} is above 100%", f"{lhs} {op} 1%")
-                return float(number / 100)
-            if number >= 1:
-                raise self.error(
-                    f"a bare error_rate is a fraction below 1, so {rhs} is ambiguous",
-                    f"{lhs} {op} {rhs}%",
-                )
-            return float(number)
-        if kind == "rate":
-            match = _RATE_BUDGET.fullmatch(rhs)
-            if not match:
-                raise self.error(f"{rhs!r} is not a rate per second", f"{lhs} {op} 50/s")
-            return float(Decimal(match.group(1)))
-        if kind == "count":
-            if not _COUNT_BUDGET.fullmatch(rhs):
-                raise self.error(f"{rhs!r} is not a whole number", f"{lhs} {op} 100")
-            return float(int(rhs))
-        return self.duration_budget(lhs, rhs, op)
-
-    def duration_budget(self, example_lhs: str, rhs: str, op: str) -> float:
-        match = _DURATION_BUDGET.fullmatch(rhs)
-        if not match:
-            raise self.error(f"{rhs!r} is not a duration", f"{example_lhs} {op} 300ms")
-        number, unit = match.group(1), match.group(2).lower()
-        if not unit:
-            raise self.error(
-                f"the budget {rhs} has no unit; add ms or s", f"{example_lhs} {op} {number}ms"
-            )
-        if unit not in _DURATION_UNITS_MS:
-            raise self.error(
-                f"unknown unit {match.group(2)!r}; use ms, s or us",
-                f"{example_lhs} {op} {number}ms",
-            )
-        return float(Decimal(number) * _DURATION_UNITS_MS[unit])
+        try:
+            return KINDS[_kind(statistic)].parse(rhs)
+        except BudgetError as exc:
+            raise self.error(exc.problem, f"{lhs} {op} {exc.example}") from None
 
 
 def parse_slo(text: str) -> SLO:

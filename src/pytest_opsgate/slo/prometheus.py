@@ -214,7 +214,7 @@ class _Tally:
         if self.errors:
             first = self.errors[0]
             also = f" ({len(self.errors)} of {self.taken} measured{skipped})" if many else ""
-            return self._row(row, None, "error", f"{first}{also}; query: {self.slo.query}")
+            return self._row(row, None, "error", f"{first}{also}")
         reason = f"value {shown} {row.op} {budget}"
         if many:
             reason += f" (worst of {self.taken} measurements"

@@ -30,10 +30,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import GateUsageError
 from ..gates.smoke.tables import Table
+from ..settings.parse import check_prometheus_url
 from .grammar import SLO, VALUE_STAT, _plain, parse_duration
 
 if TYPE_CHECKING:
@@ -57,22 +57,6 @@ MAX_WAIT_S = 3600.0  # initial_delay + the intervals; longer is a typo, not an a
 _NAME = re.compile(r"^[^\s:][^:\n]{0,99}$")
 
 
-def check_prometheus_url(text: str) -> str:
-    """The base URL of Prometheus without a trailing slash; ValueError names the problem."""
-    value = text.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} is not an http(s) URL such as http://prometheus:9090")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            f"{parts.scheme}://{parts.hostname}... carries credentials in the URL; remove them "
-            "and set [prometheus.auth] user_env/password_env or bearer_env instead"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(f"{text!r} has a query or fragment; give the base URL only")
-    return value.rstrip("/")
-
-
 @dataclass(frozen=True)
 class PrometheusSLO:
     """One ``[[prometheus.slo]]`` entry: a PromQL query and its inclusive range."""
@@ -88,7 +72,7 @@ class PrometheusSLO:
         bounds = [("<=", self.max), (">=", self.min)]
         return tuple(
             SLO(
-                text=f"{self.query} {op} {_plain(budget)}",
+                text=f"{self.name}: {self.query} {op} {_plain(budget)}",
                 scope=self.name,
                 metric=PROMETHEUS_METRIC,
                 statistic=VALUE_STAT,

@@ -60,6 +60,8 @@ class ReadinessSpec:
     headers: dict[str, str] = field(default_factory=dict)
     expected_version: str | None = None
     redact: Callable[[str], str] | None = None
+    # Asked before each round: a reason to give up now (a served process that died).
+    give_up: Callable[[], str | None] | None = None
 
 
 @dataclass
@@ -82,7 +84,7 @@ class NotReadyError(Exception):
         super().__init__(message)
         self.message = message
         self.result = result
-        self.kind = kind  # timeout | unstable | redirect_loop | version
+        self.kind = kind  # timeout | unstable | redirect_loop | version | gave_up
         self.last_outcome = last_outcome
 
     def __str__(self) -> str:
@@ -126,6 +128,11 @@ def wait_until_ready(
             remaining = deadline - clock()
             if remaining <= 0 and poller.attempts:
                 raise _not_ready(poller, spec, "timeout", clock, ever_ready, chosen, candidates)
+            reason = spec.give_up() if spec.give_up is not None else None
+            if reason:
+                raise _not_ready(
+                    poller, spec, "gave_up", clock, ever_ready, chosen, candidates, reason
+                )
             ans = None
             for path in [chosen] if chosen else candidates:
                 remaining = deadline - clock()
@@ -187,6 +194,7 @@ _HINTS = {
     "redirect_loop": "the health path redirects in a circle: fix the routing or use another path",
     "unstable": "the service flaps: check its logs for restarts or failing dependencies",
     "discovery": "no health path found: pass the health path with --gate-ready-path",
+    "gave_up": "the served command stopped: its output is in stack-logs.txt",
 }
 
 

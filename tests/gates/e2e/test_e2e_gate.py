@@ -401,3 +401,44 @@ def test_failed_tests_get_one_screenshot_passing_tests_none(
 def _artifact_folder_or_none(pytester: pytest.Pytester, test_name: str) -> list[Path]:
     root = pytester.path / "gate-artifacts"
     return [p for p in root.iterdir() if test_name in p.name and any(p.glob("*.png"))]
+
+
+def test_a_favicon_404_is_no_console_error_and_ignores_are_listed(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    from faultserver import FaultServer, json, text
+
+    pytester.makepyfile(
+        test_plain="""
+        import pytest
+
+        @pytest.mark.gate("e2e")
+        def test_plain_page(gate_page):
+            gate_page.visit("/")
+        """,
+        test_known_noise=f"""
+        import pytest
+
+        @pytest.mark.gate("e2e")
+        def test_deliberate(gate_page):
+            gate_page.page.goto("{demo.url}/console-error")
+        """,
+    )
+    page = "<html><body><h1>hello</h1></body></html>"
+    with FaultServer() as server:
+        server.route("/healthz", json({"status": "ok"}))
+        # A page with no <link rel=icon>: Chromium asks for /favicon.ico, which is a 404.
+        server.route("/", text(page, content_type="text/html"))
+        result = _run(
+            pytester,
+            f"--base-url={server.url}",
+            "--gate-ready-path=/healthz",
+            "--gate-e2e-console-errors=fail",
+            "--gate-e2e-console-ignore=deliberate console error",
+            "-rA",
+        )
+        favicon_asked = bool(server.requests_for("/favicon.ico"))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*console error(s) ignored (--gate-e2e-console-ignore)*"])
+    assert favicon_asked  # the browser's own request, which the gate must not count
+    assert "favicon.ico" in result.stdout.str()

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,27 @@ from pytest_opsgate.gates.restore.server import LocalServer, find_server_binarie
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+
+@pytest.fixture(autouse=True)
+def drill_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """Each test's drills make their temporary folders here, and only here.
+
+    Under /tmp and traversable, so the ``postgres`` user can use it; private to the test, so
+    "nothing left behind" (``restorekit.leftover_*``) sees this test's drills and not the
+    session servers of other xdist workers or the drills of tests running beside it.
+    """
+    tmp_path_factory.getbasetemp()  # pytest's own temporary root is fixed before the switch
+    folder = Path(tempfile.mkdtemp(prefix="opsgate-test-tmp-", dir="/tmp"))
+    folder.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # in-process drills
+    monkeypatch.setenv("TMPDIR", str(folder))  # drills in subprocesses
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -146,6 +146,7 @@ def test_a_failing_statement_fails_the_restore(pg: PgServer, tmp_path: Path) -> 
     result = drill(broken, dsn=pg.dsn, expect=["t: rows >= 1"])
     assert result.verdict is Verdict.FAIL
     assert "psql exited 3" in result.reason
+    assert "division by zero" in result.reason  # the tool's first error line names the cause
     assert "division by zero" in result.tool_output
 
 

@@ -21,8 +21,9 @@ from pytest_opsgate.demo import DEV_KEY
 from pytest_opsgate.demo._openapi import openapi_document
 from pytest_opsgate.errors import GateUsageError
 from pytest_opsgate.gates.smoke.config import load_config
-from pytest_opsgate.gates.smoke.openapi.cases import PhaseBudget
+from pytest_opsgate.gates.smoke.openapi.cases import PhaseBudget, worker_share
 from pytest_opsgate.gates.smoke.openapi.config import matches
+from pytest_opsgate.gates.smoke.openapi.items import xdist_position
 
 if TYPE_CHECKING:
     from pytest_opsgate.demo import DemoServer
@@ -275,7 +276,7 @@ def _drifted(server: FaultServer) -> None:
     server.route("/api/audit", json({"events": []}))
 
 
-def test_a_drifted_api_fails_naming_each_operation_and_keeps_its_key_secret(
+def test_F40_a_drifted_api_fails_naming_each_operation_and_keeps_its_key_secret(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAPI_KEY", SENTINEL)
@@ -346,6 +347,84 @@ def test_the_request_cap_ends_the_phase_in_error_never_a_pass(
     )
     result.stdout.fnmatch_lines(["*VERDICT: ERROR (exit code 11)*"])
     assert result.ret == 11
+
+
+@given(cap=st.integers(1, 100_000), workers=st.integers(1, 64))
+def test_the_request_cap_split_over_xdist_workers_adds_up_to_the_cap(
+    cap: int, workers: int
+) -> None:
+    shares = [worker_share(cap, index, workers) for index in range(workers)]
+    assert sum(shares) == cap
+    assert max(shares) - min(shares) <= 1
+    assert min(shares) >= 0
+
+
+def test_each_xdist_worker_finds_its_place_in_the_split() -> None:
+    assert xdist_position(None) is None
+    assert xdist_position({"workerid": "gw2", "workercount": 4}) == (2, 4)
+    # An id the split cannot place gets the smallest share, so the sum stays within the cap.
+    assert xdist_position({"workerid": "node-a", "workercount": 3}) == (2, 3)
+    assert xdist_position({"workerid": "gw7", "workercount": 2}) == (1, 2)
+
+
+def _six_operations(server: FaultServer) -> list[str]:
+    """A document of six GET operations, each answered as documented."""
+    paths = [f"/api/things/{n}" for n in range(1, 7)]
+    ok = {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "things", "version": "1"},
+        "paths": {
+            path: {"get": {"operationId": f"getThing{n}", "responses": ok}}
+            for n, path in enumerate(paths, 1)
+        },
+    }
+    server.route("/openapi.json", json(document))
+    for path in paths:
+        server.route(path, json({"ok": True}))
+    return paths
+
+
+def _summary(output: str) -> dict[str, str]:
+    """nodeid -> outcome from the -rA short summary (xdist prints no plain -v lines)."""
+    found = {}
+    for line in output.splitlines():
+        match = re.match(r"^(PASSED|FAILED|ERROR|SKIPPED) (openapi::\S.*?)(?: - .*)?$", line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_request_cap_holds_for_the_whole_run_under_xdist(
+    pytester: pytest.Pytester, workers: str
+) -> None:
+    """Issue 16: every xdist worker held the whole cap, so -n 2 could send twice max_requests."""
+    _project(pytester, '[openapi]\nurl = "/openapi.json"\nmax_requests = 4\n')
+    with FaultServer() as server:
+        paths = _six_operations(server)
+        result = _run(pytester, server.url, "--no-gate-ready", "-n", workers)
+        sent = sum(len(server.requests_for(path)) for path in paths)
+        fetched = len(server.requests_for("/openapi.json"))
+    found = _summary(result.stdout.str())
+    assert len(found) == 6, result.stdout.str()
+    # Six operations of one request each, a cap of four: four checked, two ERROR, never PASS.
+    assert list(found.values()).count("PASSED") == sent
+    assert sent == 4 if workers == "0" else sent <= 4
+    assert result.ret == 11
+    result.stdout.fnmatch_lines(["*VERDICT: ERROR (exit code 11)*"])
+    if workers == "0":
+        result.stdout.fnmatch_lines(["*reached its cap of 4 requests (max_requests)*"])
+        assert fetched == 1
+    else:
+        # Six operations over two workers: one of them holds three, one more than its share.
+        result.stdout.fnmatch_lines(
+            [
+                "*this xdist worker used up its share of the OpenAPI phase's cap (2 of the 4 "
+                "requests of max_requests, split over 2 workers)*"
+            ]
+        )
+        assert fetched == 2  # each worker reads the document; fetches are not in the cap
 
 
 def test_the_time_limit_ends_the_phase_in_error_within_its_bound(

@@ -14,7 +14,10 @@ from faultserver import FaultServer, json
 from pytest_opsgate.errors import GateUsageError
 from pytest_opsgate.gates.smoke.config import find_config, load_config
 from pytest_opsgate.gates.smoke.plan import plan
-from pytest_opsgate.gates.smoke.spec import Auth, Credential, RateLimit, SecurityHeaders, StatusSet
+from pytest_opsgate.gates.smoke.profiles.auth import Auth
+from pytest_opsgate.gates.smoke.profiles.rate_limit import RateLimit
+from pytest_opsgate.gates.smoke.profiles.security_headers import SecurityHeaders
+from pytest_opsgate.gates.smoke.spec import Credential, StatusSet
 
 
 def _load(text: str, cli: tuple[str, ...] = ()) -> object:
@@ -115,8 +118,9 @@ def test_profiles_take_a_mode_word_true_or_a_table() -> None:
         wrong = [401, 403]
         """
     )
-    kinds = {type(p).__name__: p for p in config.profiles}  # type: ignore[attr-defined]
-    assert kinds["SecurityHeaders"].mode == "warn"
+    kinds = {type(p.settings).__name__: p.settings for p in config.profiles}  # type: ignore[attr-defined]
+    modes = {p.profile.name: p.mode for p in config.profiles}  # type: ignore[attr-defined]
+    assert modes["security_headers"] == "warn"
     assert kinds["RateLimit"].burst == 10
     auth = kinds["Auth"]
     assert isinstance(auth, Auth)
@@ -128,7 +132,7 @@ def test_profiles_take_a_mode_word_true_or_a_table() -> None:
 
 def test_command_line_profile_without_a_table_uses_defaults() -> None:
     config = _load("", cli=("security_headers", "rate_limit"))
-    assert config.profiles == [SecurityHeaders(), RateLimit()]  # type: ignore[attr-defined]
+    assert [p.settings for p in config.profiles] == [SecurityHeaders(), RateLimit()]  # type: ignore[attr-defined]
 
 
 def test_item_names_are_deterministic_and_bursts_run_last() -> None:

@@ -3,6 +3,8 @@ server that lacks it."""
 
 from __future__ import annotations
 
+import json as json_module
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -447,6 +449,38 @@ def test_negative_control_fails_on_a_catch_all_server(pytester: pytest.Pytester)
         "negative_control",
         "answered 200 for a path that cannot exist: the server answers every path",
     )
+
+
+def test_negative_control_counts_under_its_configured_path_so_baselines_compare_it(
+    pytester: pytest.Pytester, demo: DemoServer
+) -> None:
+    """Issue 17.9: a random path each run was "missing now" plus "new" in every baseline."""
+    toml = 'negative_control = { paths = ["/opsgate-gone-{random}"] }\n'
+    baseline = pytester.path / "baseline.json"
+    evidence = pytester.path / "evidence"
+    saved = run_smoke(pytester, demo.url, toml, f"--gate-save-baseline={baseline}")
+    assert saved.ret == 0
+    again = run_smoke(
+        pytester,
+        demo.url,
+        toml,
+        f"--gate-baseline={baseline}",
+        f"--gate-artifacts={evidence}",
+        "-rP",
+    )
+    # One request per check is too thin to judge, but every endpoint is found in both runs:
+    # INCONCLUSIVE for the thinness, never ERROR for an endpoint "missing now".
+    assert again.ret == 12, again.stdout.str()
+    report = json_module.loads((evidence / "gate.json").read_text())
+    scopes = {row["scope"] for row in report["endpoints"]}
+    assert "GET /opsgate-gone-{random}" in scopes
+    assert not any(scope.startswith("GET /opsgate-gone-") and "{" not in scope for scope in scopes)
+    assert report["baseline"]["missing"] == []
+    rows = {(row["endpoint"], row["status"]) for row in report["baseline"]["rows"]}
+    assert ("GET /opsgate-gone-{random} (smoke)", "thin") in rows
+    assert {status for _, status in rows} == {"thin"}, rows
+    # The request itself still went to a fresh random path.
+    assert re.search(r"GET /opsgate-gone-[0-9a-f]{16} -> 404", again.stdout.str())
 
 
 # --------------------------------------------------------------------------- health_schema

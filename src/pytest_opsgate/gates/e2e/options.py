@@ -7,6 +7,8 @@ import argparse
 import re
 
 CONSOLE_POLICIES = ("fail", "warn", "ignore")
+# Chromium asks every site for /favicon.ico and logs a 404 as a console error.
+DEFAULT_CONSOLE_IGNORE = (r"/favicon\.ico\b",)
 DEFAULT_LOGIN_PATTERN = r"/(login|log-in|signin|sign-in|auth)(/|$)"
 
 

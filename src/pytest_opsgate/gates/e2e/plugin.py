@@ -16,6 +16,7 @@ from ...errors import GateUsageError
 from ...report.attachments import item_artifacts_dir, item_evidence
 from ...run.state import get_settings, get_state
 from .browser import BrowserChoice, BrowserNotFoundError, find_browser, playwright_has
+from .options import DEFAULT_CONSOLE_IGNORE
 from .session import (
     PLAYWRIGHT_PROPERTY_PREFIX,
     E2ESettings,
@@ -86,9 +87,11 @@ def _load_settings(config: pytest.Config) -> E2ESettings:
             choice = find_browser(explicit)
         except BrowserNotFoundError as exc:
             raise GateUsageError(str(exc)) from None
+    ignore = (*DEFAULT_CONSOLE_IGNORE, *cfg.option_value(config, "e2e-console-ignore"))
     return E2ESettings(
         choice=choice,
         console_policy=policy,
+        console_ignore=tuple(re.compile(text) for text in ignore),
         login_pattern=re.compile(pattern, re.IGNORECASE),
     )
 
@@ -157,7 +160,16 @@ class E2EPlugin:
         result = yield
         if self.e2e.console_policy == "ignore":
             return result
-        errors = [line for watcher in item_watchers(item) for line in watcher.console_errors]
+        logged = [line for watcher in item_watchers(item) for line in watcher.console_errors]
+        ignored = [line for line in logged if any(p.search(line) for p in self.e2e.console_ignore)]
+        errors = [line for line in logged if line not in ignored]
+        if ignored:
+            item.add_report_section(
+                "call",
+                "opsgate e2e",
+                f"{len(ignored)} console error(s) ignored (--gate-e2e-console-ignore): "
+                + "; ".join(ignored[:5]),
+            )
         if not errors:
             return result
         shown = "; ".join(errors[:3]) + (f"; ... ({len(errors)} in all)" if len(errors) > 3 else "")

@@ -21,6 +21,7 @@ class E2ESettings:
     choice: BrowserChoice | None  # None: another engine or a channel; Playwright decides
     console_policy: str
     login_pattern: re.Pattern[str]
+    console_ignore: tuple[re.Pattern[str], ...] = ()
     retention: dict[str, str] = field(default_factory=dict)
     own_screenshot: bool = False  # the gate screenshots failed tests (no --screenshot given)
     notes: list[str] = field(default_factory=list)

@@ -239,6 +239,7 @@ class LoadPlugin:
         title = f"{item.name}  {str(result.get('verdict', '')).upper()}  {core.display_url}"
         svg = load_chart_svg(result, title=redact(title))
         chart = write_text(folder, CHART_FILE, svg)
+        state.charts.append((f"{item.name}: latency and throughput", svg))
         state.add_artifact(chart)
         # Inline, so the report shows the chart under the test instead of a link to it.
         evidence.always.append(Attachment(name="latency and throughput", kind="html", content=svg))

@@ -52,7 +52,7 @@ class CheckResult:
             "name": self.name,
             "verdict": self.verdict,
             "reason": self.reason,
-            "slo": None if self.slo_result is None else self.slo_result.to_dict(),
+            "expression": None if self.slo_result is None else self.slo_result.slo.text,
         }
 
 
@@ -182,7 +182,7 @@ def judge_slo(
         verdict = "failed" if value is None else "error"
         return _result(slo, None, verdict, f"newest {table}.{column}: {note}")
     age_ms = (now - instant).total_seconds() * 1000
-    ok = age_ms <= slo.budget if slo.op == ">=" else age_ms < slo.budget
+    ok = bool(OPS[slo.op](age_ms, slo.budget))  # the SLO bounds the age (see expect.py)
     where = f" ({note})" if note else ""
     reason = (f"newest {table}.{column} is {instant.isoformat()}{where}, "
               f"{human_duration(age_ms)} old; "
@@ -222,5 +222,6 @@ def judge_sql(check: SqlCheck, database: RestoredDatabase) -> CheckResult:
         ok = (str(value) == expected) == (op == "==")
     else:
         return CheckResult(name, "error", f"returned {value!r}, which is not a number to compare")
-    reason = f"returned {value!r}; expected {op} {expected}"
+    shown = value if isinstance(value, (int, float, Decimal)) else repr(value)
+    reason = f"returned {shown}; expected {op} {expected}"
     return CheckResult(name, "passed" if ok else "failed", reason)

@@ -81,7 +81,7 @@ class _Drill:
     def add_unchecked(self) -> None:
         """List every expectation the drill stopped before, as an error row."""
         judged = {id(c.slo_result.slo) for c in self.result.checks if c.slo_result is not None}
-        why = "the drill stopped before it (see the reason above)"
+        why = "the drill stopped before it (see the drill's reason)"
         self.result.checks.extend(unchecked(s, why) for s in self.slos if id(s) not in judged)
         self.result.checks.extend(
             CheckResult(c.name or f"sql: {c.query[:80]}", "error", f"not checked: {why}")
@@ -269,7 +269,7 @@ def run_drill(spec: DrillSpec, *, redact: Callable[[str], str] | None = None,
     drill = _Drill(spec, redact, on_event)
     failure: str | None = None
     error: str | None = None
-    aborted = False
+    aborted: KeyboardInterrupt | None = None
     try:
         try:
             drill.run()
@@ -279,14 +279,16 @@ def run_drill(spec: DrillSpec, *, redact: Callable[[str], str] | None = None,
             error = drill.scrub(str(problem))
         finally:
             drill.clean()
-    except KeyboardInterrupt:
-        aborted = True
+    except KeyboardInterrupt as interrupt:
+        aborted = interrupt
         with contextlib.suppress(KeyboardInterrupt):
             drill.clean()  # a second pass: the interrupt may have cut the first one short
     drill.add_unchecked()
     result = drill.result
     result.total_time_s = time.monotonic() - started
-    result.decide(failure=failure, error=error, aborted=aborted)
-    if aborted:
-        raise DrillAborted(result)
+    result.decide(failure=failure, error=error, aborted=aborted is not None)
+    if aborted is not None:
+        if str(aborted).startswith("received signal"):
+            result.reason = f"the drill was interrupted by {str(aborted).removeprefix('received ')}"
+        raise DrillAborted(result, aborted)
     return result

@@ -21,8 +21,12 @@ class DrillError(GateError):
 
 
 class DrillAborted(KeyboardInterrupt):
-    """SIGTERM or Ctrl-C stopped the drill; everything was cleaned up, ``result`` says what ran."""
+    """SIGTERM or Ctrl-C stopped the drill; everything was cleaned up, ``result`` says what ran.
 
-    def __init__(self, result: DrillResult) -> None:
-        super().__init__(result.reason)
+    Its text is the interrupt's own (``received signal 15 (SIGTERM)`` from the gate's SIGTERM
+    handler), so whoever catches it can still tell which signal it was.
+    """
+
+    def __init__(self, result: DrillResult, interrupt: BaseException | None = None) -> None:
+        super().__init__(str(interrupt) if interrupt is not None and str(interrupt) else "")
         self.result = result

@@ -13,9 +13,12 @@ Grammar (names case-insensitive, free whitespace; ``metric`` is always ``"restor
     DURATION  a number with a unit: 90s, 10m, 26h, 1h30m (a bare number is an error)
     TABLE     ``orders`` (public schema, or SQLite) or ``schema.orders``
 
-Budgets: COUNT as a number; DURATION in milliseconds, as every time budget of the grammar.
-``newest`` keeps the window (now - budget is the oldest acceptable newest value) and is
-measured as the age of the newest value.
+The statistics, their kinds and units come from the one registry
+(:data:`pytest_opsgate.slo.statistics.STATISTICS`, those whose metrics hold ``"restore"``),
+so every report formats them and names their unit alike. Budgets: COUNT as a number;
+DURATION in milliseconds, as every time budget of the grammar. ``newest`` is measured as the
+age of the newest value, so ``newest >= now - 26h`` is kept as the bound ``age <= 26h``
+(op ``<=``; ``>`` becomes ``<``) and the SLO tables read "measured 2 h, budget <= 26 h".
 """
 
 from __future__ import annotations
@@ -24,11 +27,17 @@ import re
 from decimal import Decimal
 
 from ...slo.grammar import OPS, SLO, SLOSyntaxError, parse_duration
+from ...slo.statistics import KINDS, STATISTICS, BudgetError
 
 __all__ = ["RESTORE_METRIC", "RESTORE_STATISTICS", "budget_text", "parse_restore_expect"]
 
 RESTORE_METRIC = "restore"
-RESTORE_STATISTICS = ("rows", "newest", "backup_age", "restore_time", "tables")
+RESTORE_STATISTICS = tuple(
+    name for name, statistic in STATISTICS.items() if RESTORE_METRIC in statistic.metrics
+)
+# "newest >= now - W" reads as a bound on the newest value's age: age <= W.
+_AGE_OP = {">=": "<=", ">": "<"}
+_WINDOW_OP = {age: window for window, age in _AGE_OP.items()}
 _SCOPED = {"rows": "orders", "newest": "orders.created_at"}
 _EXAMPLES = {
     "rows": "orders: rows >= 1000",
@@ -89,23 +98,25 @@ def parse_restore_expect(text: str) -> SLO:
         raise SLOSyntaxError(
             text, f"{statistic} is about the whole backup; drop {scope!r}:", example
         )
-    if statistic in ("rows", "tables"):
-        if not re.fullmatch(r"\d+", rhs):
-            raise SLOSyntaxError(text, f"{rhs!r} is not a whole number", example)
-        return SLO(text, scope, RESTORE_METRIC, statistic, op, float(int(rhs)))
+    kind = STATISTICS[statistic].kind
     if statistic == "newest":
         assert scope is not None
         if "." not in scope.strip("."):
             raise SLOSyntaxError(text, "newest needs TABLE.COLUMN before ':'", example)
-        if op not in (">=", ">"):
+        if op not in _AGE_OP:
             raise SLOSyntaxError(text, "freshness reads newest >= now - WINDOW", example)
         window = _NOW_MINUS.fullmatch(rhs)
         if not window:
             raise SLOSyntaxError(text, f"{rhs!r} is not 'now - DURATION'", example)
-        return SLO(
-            text, scope, RESTORE_METRIC, statistic, op, _duration_ms(window[1], text, example)
-        )
-    return SLO(text, None, RESTORE_METRIC, statistic, op, _duration_ms(rhs, text, example))
+        budget = _duration_ms(window[1], text, example)
+        return SLO(text, scope, RESTORE_METRIC, statistic, _AGE_OP[op], budget)
+    if kind == "duration":
+        return SLO(text, scope, RESTORE_METRIC, statistic, op, _duration_ms(rhs, text, example))
+    try:
+        budget = KINDS[kind].parse(rhs)
+    except BudgetError as error:
+        raise SLOSyntaxError(text, error.problem, example) from None
+    return SLO(text, scope, RESTORE_METRIC, statistic, op, budget)
 
 
 def _duration_text(ms: float) -> str:
@@ -128,4 +139,5 @@ def budget_text(slo: SLO) -> str:
 def expect_text(slo: SLO) -> str:
     """The canonical expression, e.g. ``orders: rows >= 1000``; parses back to an equal SLO."""
     prefix = f"{slo.scope}: " if slo.scope is not None else ""
-    return f"{prefix}{slo.statistic} {slo.op} {budget_text(slo)}"
+    op = _WINDOW_OP[slo.op] if slo.statistic == "newest" else slo.op
+    return f"{prefix}{slo.statistic} {op} {budget_text(slo)}"

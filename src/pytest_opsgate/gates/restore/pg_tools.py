@@ -93,6 +93,11 @@ def _judge(tool: str, run: ToolRun, timeout_s: float) -> RestoreRun:
             problem = f"{tool} exited 0 but reported {ignored.group(1)} ignored errors"
         elif errors:
             problem = f"{tool} exited 0 but reported {len(errors)} error line(s)"
+    first = _ERROR_LINE.search(run.stderr)
+    if problem is not None and first is not None:
+        # The first error names the cause ("relation ... does not exist", "invalid input").
+        line = run.stderr[first.start() :].splitlines()[0].strip()
+        problem += f": {line[:300]}"
     if problem is not None and _MISSING_ROLE.search(run.stderr):
         problem += (
             "; the dump names roles this server does not have: make it with "

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ...errors import GateError
 from ...run.state import get_settings, get_state
 from . import SmokeFindingWarning
-from .context import CheckFailed, CheckSkipped, Context
+from .context import CheckFailed, CheckSkipped, CheckUnmeasured, Context
 from .plan import readiness_report
 
 if TYPE_CHECKING:
@@ -106,6 +107,9 @@ def run_planned(
             item.add_report_section("call", "opsgate", "\n".join(ctx.notes))
     if isinstance(stopped, CheckSkipped):
         pytest.skip(redactor.redact_text(str(stopped)))
+    if isinstance(stopped, CheckUnmeasured):
+        # Nothing was sent: the deploy is not known to be broken, the gate could not tell.
+        raise GateError(redactor.redact_text(str(stopped))) from None
     if stopped is not None:
         pytest.fail(redactor.redact_text(str(stopped)), pytrace=False)
     findings = [redactor.redact_text(finding) for finding in findings]

@@ -11,25 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import GateUsageError
-from .profile_config import read_profiles
-from .spec import (
-    DEFAULT_BUDGET_S,
-    PROFILE_NAMES,
-    SUCCESS,
-    Check,
-    SmokeConfig,
-)
+from .registry import read_profile
+from .spec import DEFAULT_BUDGET_S, SUCCESS, Check, SmokeConfig
 from .tables import ConfigError, Table, check_json_value, flatten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .openapi.config import OpenAPIConfig
+    from .registry import Profile
 
 CONFIG_FILE = "opsgate.toml"
-# Tables other gates read from the same file; the smoke gate leaves them alone.
-RESERVED_KEYS = ("e2e", "load")
-TOP_LEVEL_KEYS = ("checks", "builtin_checks", "budget", "openapi", *PROFILE_NAMES)
+# Tables other readers take from the same file; the smoke gate leaves them alone.
+RESERVED_KEYS = ("e2e", "load", "restore", "prometheus")
+SMOKE_KEYS = ("checks", "builtin_checks", "budget", "openapi")  # besides the profiles' names
 CHECK_KEYS = (
     *("name", "method", "path", "headers", "query", "json", "form", "body", "auth"),
     *("status", "content_type", "json_has", "json_equals", "headers_has", "headers_match"),
@@ -114,27 +109,42 @@ def load_config(
     cli_profiles: Sequence[str] = (),
     openapi_option: str | None = None,
     invocation_dir: Path | None = None,
+    registry: Sequence[Profile[Any]] | None = None,
 ) -> SmokeConfig:
-    """Validate the opsgate table (``data``), --gate-profile and --gate-openapi."""
+    """Validate the opsgate table (``data``), --gate-profile and --gate-openapi.
+
+    ``registry`` is every profile on offer (default: the built-in ones).
+    """
+    if registry is None:
+        from .profiles import BUILTIN
+
+        registry = BUILTIN
+    names = [profile.name for profile in registry]
+    for name in cli_profiles:
+        if name not in names:
+            raise GateUsageError(
+                f"--gate-profile: unknown smoke profile {name!r}; use one of {', '.join(names)}"
+            )
     in_pyproject = display.endswith("pyproject.toml")
     top = Table(data or {}, display, "[tool.opsgate]" if in_pyproject else "")
     top.prefix = "tool.opsgate." if in_pyproject else ""
-    config = SmokeConfig(source=source)
+    config = SmokeConfig(source=source, registry=tuple(registry))
     builtin = top.raw("builtin_checks", "auto")
     if builtin not in ("auto", True, False):
         top.fail(f'is {builtin!r}; use true, false or "auto"', "builtin_checks")
     config.builtin = None if builtin == "auto" else bool(builtin)
     config.budget_s = top.duration("budget", DEFAULT_BUDGET_S) or DEFAULT_BUDGET_S
     config.checks = _checks(top, config.budget_s)
-    for name in PROFILE_NAMES:
+    for profile in registry:
+        name = profile.name
         if top.has(name) or name in cli_profiles:
-            found = read_profiles(top, name, cli=name in cli_profiles)
+            found = read_profile(top, profile, cli=name in cli_profiles)
             config.profiles.extend(found)
             if not found:
                 config.disabled.add(name)
     if top.has("openapi") or openapi_option:
         config.openapi = _openapi(top, source, openapi_option, invocation_dir or Path.cwd())
-    top.finish(TOP_LEVEL_KEYS, ignored=RESERVED_KEYS)
+    top.finish((*SMOKE_KEYS, *names), ignored=RESERVED_KEYS)
     return config
 
 
@@ -188,7 +198,7 @@ def _relabel(check: Check, label: str) -> Check:
     from ...slo.evaluate import parse_slo
 
     # The expression after the last colon is the user's; the scope is the check's final id.
-    slos = tuple(parse_slo(f"{label}: {slo.text.rpartition(':')[2]}") for slo in check.slos)
+    slos = tuple(parse_slo(f"{label}: {slo.text.rpartition(':')[2].strip()}") for slo in check.slos)
     return replace(check, label=label, slos=slos)
 
 

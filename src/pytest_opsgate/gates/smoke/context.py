@@ -30,6 +30,10 @@ class CheckFailed(Exception):
     """The target broke an expectation; the message is already redacted."""
 
 
+class CheckUnmeasured(CheckFailed):
+    """The check could not be made at all (its secret is not set): ERROR, not FAIL."""
+
+
 class CheckSkipped(Exception):
     """The check cannot apply (optional secret missing, no JSON health body)."""
 
@@ -109,7 +113,7 @@ class Context:
         state = "is empty" if env in self.environ else "is not set"
         if optional:
             raise CheckSkipped(f"environment variable {env} {state} (optional = true)")
-        raise CheckFailed(
+        raise CheckUnmeasured(
             f"environment variable {env} {state}; export it or mark the check optional"
         )
 
@@ -127,8 +131,13 @@ class Context:
         secret: str | None = None,
         follow_redirects: bool = False,
         retry_429: bool = True,
+        name: str | None = None,
     ) -> httpx.Response:
-        """Send one request; a 429 is retried after Retry-After while the budget allows."""
+        """Send one request; a 429 is retried after Retry-After while the budget allows.
+
+        ``name`` is the endpoint the request counts under in metrics and baselines (default:
+        its method and path), for paths that differ on every run.
+        """
         request_headers = httpx.Headers(list(headers))
         params: list[tuple[str, str | int | float | bool | None]] = list(query)
         if credential is not None and secret is not None:
@@ -143,7 +152,11 @@ class Context:
         elif body is not None:
             kwargs["content"] = str(body.value).encode()
             request_headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        label = f"{method} {path.split('?', 1)[0]}"
+        label = name or f"{method} {path.split('?', 1)[0]}"
+        if name is not None:
+            from ...http.client import NAME_EXTENSION
+
+            kwargs["extensions"] = {NAME_EXTENSION: name}
         retries = 0
         while True:
             try:
@@ -181,6 +194,16 @@ class Context:
         """Duration of the latest recorded exchange (the final hop of the latest request)."""
         exchanges = self.client.exchanges
         return exchanges[-1].elapsed_ms if exchanges else None
+
+    def exchange_count(self) -> int:
+        """How many exchanges were recorded so far: a mark for :meth:`elapsed_since`."""
+        return len(self.client.exchanges)
+
+    def elapsed_since(self, mark: int) -> float | None:
+        """The time of every hop recorded since ``mark`` (a followed redirect is part of the
+        request a user waits for, so a slow first hop counts against the budget)."""
+        hops = [e.elapsed_ms for e in self.client.exchanges[mark:] if e.elapsed_ms is not None]
+        return sum(hops) if hops else None
 
     def json_body(self, response: httpx.Response) -> object:
         """The strictly parsed JSON body, or CheckFailed saying why it is not JSON."""

@@ -47,6 +47,7 @@ def register(config: pytest.Config) -> None:
 def load(config: pytest.Config) -> SmokeConfig:
     """The smoke configuration from --gate-config / opsgate.toml / [tool.opsgate] and options."""
     from .config import find_config, load_config
+    from .registry import available_profiles
 
     explicit = cfg.option_value(config, "config") or None
     profiles = cfg.option_value(config, "profile")
@@ -66,6 +67,7 @@ def load(config: pytest.Config) -> SmokeConfig:
         cli_profiles=profiles,
         openapi_option=cfg.option_value(config, "openapi") or None,
         invocation_dir=invocation,
+        registry=available_profiles(config),
     )
 
 
@@ -124,8 +126,6 @@ class SmokePlugin:
         items.extend(new)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        from .plan import PROFILE_KIND
-
         smoke = self.smoke
         if not smoke.configured:
             return [
@@ -133,7 +133,7 @@ class SmokePlugin:
                 "when no test is collected"
             ]
         where = _display(smoke.source, Path(config.rootpath)) if smoke.source else "options"
-        profiles = sorted({PROFILE_KIND[type(p)] for p in smoke.profiles})
+        profiles = sorted({p.profile.name for p in smoke.profiles})
         detail = f"{len(smoke.checks)} checks"
         if profiles:
             detail += f", profiles {', '.join(profiles)}"

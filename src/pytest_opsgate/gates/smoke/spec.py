@@ -1,4 +1,5 @@
-"""What the smoke gate was asked to check: declarative checks and built-in profiles (pure data)."""
+"""What the smoke gate was asked to check: declarative checks, the profiles in use, and the
+values both are made of (statuses, credentials, bodies, endpoints). Pure data."""
 
 from __future__ import annotations
 
@@ -8,30 +9,15 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from ...slo.evaluate import SLO
     from .openapi.config import OpenAPIConfig
+    from .registry import ConfiguredProfile, Profile
 
-Mode = Literal["fail", "warn"]
 BodyKind = Literal["json", "form", "text"]
 
-PROFILE_NAMES = (
-    "security_headers",
-    "rate_limit",
-    "auth",
-    "csrf",
-    "webhook_hmac",
-    "cors",
-    "negative_control",
-    "health_schema",
-)
-RATE_LIMIT_STYLES = ("x-ratelimit", "ratelimit", "ratelimit-policy")
-SECURITY_HEADER_RULES = ("hsts", "csp", "nosniff", "frame", "referrer_policy")
-HEALTH_FIELDS = ("status", "checks", "version")
-HSTS_MIN_AGE = 15_552_000  # 180 days, the floor most scanners use
 DEFAULT_BUDGET_S = 60.0
-DEFAULT_NEGATIVE_PATH = "/opsgate-negative-control-{random}"
-DEFAULT_PROBE_ORIGIN = "https://opsgate-cors-probe.invalid"
 
 _STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 
@@ -74,14 +60,17 @@ class StatusSet:
         parts = [f"{c}xx" for c in sorted(self.classes)] + [str(c) for c in sorted(self.codes)]
         return parts[0] if len(parts) == 1 else "one of " + ", ".join(parts)
 
+    def with_code(self, code: int) -> StatusSet:
+        """This set, also accepting ``code``."""
+        return StatusSet(self.codes | {code}, self.classes)
+
+    def toml(self) -> str:
+        """The set as a TOML value that :meth:`parse` reads back: ``[401, 403]`` or ``"2xx"``."""
+        parts = [str(c) for c in sorted(self.codes)] + [f'"{c}xx"' for c in sorted(self.classes)]
+        return parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+
 
 SUCCESS = StatusSet(classes=frozenset({2}))
-CLIENT_ERROR = StatusSet(classes=frozenset({4}))
-NOT_AUTHENTICATED = StatusSet(frozenset({401, 403}))
-UNAUTHORIZED = StatusSet(frozenset({401}))
-CSRF_REFUSED = StatusSet(frozenset({400, 403, 419, 422}))
-NOT_REFUSED = StatusSet(classes=frozenset({2, 3}))
-WEBHOOK_PAYLOAD = b'{"event": "opsgate.smoke", "id": 1}'
 
 
 @dataclass(frozen=True)
@@ -157,128 +146,18 @@ class Endpoint:
         return f"{self.method} {self.path.split('?', 1)[0]}"
 
 
-@dataclass(frozen=True)
-class SecurityHeaders:
-    """``security_headers``: HSTS (https only), CSP, nosniff, frame protection, Referrer-Policy."""
-
-    mode: Mode = "fail"
-    paths: tuple[str, ...] = ("/",)
-    hsts_min_age: int = HSTS_MIN_AGE
-    allow_report_only: bool = False
-    ignore: frozenset[str] = frozenset()
-    credential: Credential | None = None
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """``rate_limit``: the headers on one endpoint, and an opt-in burst that must meet a 429."""
-
-    mode: Mode = "fail"
-    endpoint: Endpoint = Endpoint("GET", "/")
-    credential: Credential | None = None
-    styles: tuple[str, ...] = RATE_LIMIT_STYLES
-    require_all: bool = False
-    burst: int | None = None
-    burst_budget_s: float = 30.0
-    require_retry_after: bool = True
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class Auth:
-    """``auth``: no credential -> refused, wrong credential -> 401, right credential -> 2xx."""
-
-    endpoints: tuple[Endpoint, ...]
-    credential: Credential
-    mode: Mode = "fail"
-    unauthenticated: StatusSet = NOT_AUTHENTICATED
-    wrong: StatusSet = UNAUTHORIZED
-    accepted: StatusSet = SUCCESS
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class Csrf:
-    """``csrf``: a state-changing request without the token is refused; with it, accepted."""
-
-    endpoint: Endpoint
-    mode: Mode = "fail"
-    refused: StatusSet = CSRF_REFUSED
-    accepted: StatusSet = NOT_REFUSED
-    token_path: str | None = None
-    token_cookie: str | None = None
-    token_field: str | None = None
-    token_header: str | None = None
-
-
-@dataclass(frozen=True)
-class WebhookHmac:
-    """``webhook_hmac``: a signed body is accepted; a tampered or unsigned one refused."""
-
-    endpoint: Endpoint
-    env: str
-    mode: Mode = "fail"
-    header: str = "X-Signature"
-    algorithm: str = "sha256"
-    signature_format: str = "sha256={hex}"
-    content_type: str = "application/json"
-    payload: bytes = WEBHOOK_PAYLOAD
-    accepted: StatusSet = SUCCESS
-    refused: StatusSet = CLIENT_ERROR
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class Cors:
-    """``cors``: a preflight from the configured origin gets the expected Access-Control-*."""
-
-    origin: str
-    mode: Mode = "fail"
-    paths: tuple[str, ...] = ("/",)
-    method: str = "GET"
-    request_headers: tuple[str, ...] = ()
-    allow_credentials: bool = False
-    probe_origin: str | None = DEFAULT_PROBE_ORIGIN
-
-
-@dataclass(frozen=True)
-class NegativeControl:
-    """``negative_control``: a path that cannot exist must not answer 2xx (catch-all servers)."""
-
-    mode: Mode = "fail"
-    paths: tuple[str, ...] = (DEFAULT_NEGATIVE_PATH,)
-    method: str = "GET"
-    credential: Credential | None = None
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class HealthSchema:
-    """``health_schema``: the health body has the status/checks/version shape."""
-
-    mode: Mode = "fail"
-    path: str | None = None  # None: the readiness path, else the first health path that answers
-    require: tuple[str, ...] = HEALTH_FIELDS
-    json_only: bool = False  # built-in: a non-JSON health body is a skip, not a failure
-
-
-Profile = (
-    SecurityHeaders | RateLimit | Auth | Csrf | WebhookHmac | Cors | NegativeControl | HealthSchema
-)
-
-
 @dataclass
 class SmokeConfig:
     """Everything the smoke gate read from opsgate.toml / [tool.opsgate] and its options."""
 
     source: Path | None = None
     checks: list[Check] = field(default_factory=list)
-    profiles: list[Profile] = field(default_factory=list)
+    profiles: list[ConfiguredProfile[Any]] = field(default_factory=list)
     builtin: bool | None = None  # builtin_checks; None: only without configuration and tests
     disabled: set[str] = field(default_factory=set)  # profiles turned "off" (built-in too)
     budget_s: float = DEFAULT_BUDGET_S
     openapi: OpenAPIConfig | None = None  # [openapi] / --gate-openapi: contract checks
+    registry: tuple[Profile[Any], ...] = ()  # every profile this run offers, built-in first
 
     @property
     def configured(self) -> bool:
@@ -292,11 +171,7 @@ class SmokeConfig:
             if check.credential is not None:
                 names.append(check.credential.env)
         for profile in self.profiles:
-            credential = getattr(profile, "credential", None)
-            if isinstance(credential, Credential):
-                names.append(credential.env)
-            if isinstance(profile, WebhookHmac):
-                names.append(profile.env)
+            names.extend(profile.secret_envs())
         if self.openapi is not None and self.openapi.credential is not None:
             names.append(self.openapi.credential.env)
         return list(dict.fromkeys(names))

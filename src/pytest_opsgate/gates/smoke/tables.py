@@ -52,6 +52,11 @@ class Table:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             self.fail(f"is unknown{hint}; valid keys are {', '.join(allowed)}", key)
 
+    @property
+    def seen(self) -> frozenset[str]:
+        """The keys read so far, whether the table sets them or not."""
+        return frozenset(self._seen)
+
     # typed getters
 
     def has(self, key: str) -> bool:

@@ -32,15 +32,28 @@ _DROPPED_HEADERS = frozenset({"user-agent", "accept-encoding", "connection"})
 _MESSAGE_LINES = 12
 
 
+def worker_share(cap: int, index: int, workers: int) -> int:
+    """Worker ``index``'s part of a request cap split over ``workers``: the parts differ by at
+    most one and add up to ``cap``, so the run as a whole never sends more than ``cap``."""
+    return cap // workers + (1 if index < cap % workers else 0)
+
+
 @dataclass
 class PhaseBudget:
-    """The OpenAPI phase's time limit and request cap, shared by all its operations."""
+    """The OpenAPI phase's time limit and request cap, shared by all its operations.
+
+    Under xdist every worker holds one: ``max_requests`` is then this worker's share of the
+    run's cap (``run_cap``, split by :func:`worker_share`), while each worker gives its own
+    operations the whole time limit, since the workers' phases run side by side.
+    """
 
     time_limit_s: float
     max_requests: int
     clock: Callable[[], float] = time.monotonic
     started: float | None = None
     sent: int = 0
+    workers: int = 1
+    run_cap: int | None = None  # the configured max_requests, when split over workers
 
     def start(self) -> None:
         """Start the clock at the phase's first operation."""
@@ -51,6 +64,13 @@ class PhaseBudget:
         """Why no further request may be sent, or None while the phase has budget."""
         self.start()
         assert self.started is not None
+        if self.sent >= self.max_requests and self.workers > 1:
+            return (
+                f"this xdist worker used up its share of the OpenAPI phase's cap "
+                f"({self.max_requests} of the {self.run_cap} requests of max_requests, split "
+                f"over {self.workers} workers); raise max_requests, narrow include or run "
+                "fewer workers"
+            )
         if self.sent >= self.max_requests:
             return (
                 f"the OpenAPI phase reached its cap of {self.max_requests} requests "

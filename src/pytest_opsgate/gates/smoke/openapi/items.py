@@ -15,7 +15,7 @@ import pytest
 from .... import settings as cfg
 from ....errors import GateError
 from ....run.state import get_settings, get_state
-from .cases import PhaseBudget, outcome_message, run_operation, skip_reason
+from .cases import PhaseBudget, outcome_message, run_operation, skip_reason, worker_share
 from .document import DocumentError, load_document, read_text, request_base
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def load_phase(config: pytest.Config, openapi: OpenAPIConfig) -> Phase:
     from ..context import apply_credential
 
     settings = get_settings(config)
-    phase = Phase(openapi, PhaseBudget(openapi.time_limit_s, openapi.max_requests))
+    phase = Phase(openapi, phase_budget(openapi, getattr(config, "workerinput", None)))
     base_url = settings.base_url or cfg.find_base_url(config) or ""
     if openapi.file is None and not base_url:
         phase.problem = f"{openapi.where}: the OpenAPI checks need a target; pass --base-url URL"
@@ -95,6 +95,31 @@ def load_phase(config: pytest.Config, openapi: OpenAPIConfig) -> Phase:
         phase.problem = redactor.redact_text(str(exc))
     phase.exchanges = list(client.exchanges)
     return phase
+
+
+def phase_budget(openapi: OpenAPIConfig, workerinput: dict[str, Any] | None) -> PhaseBudget:
+    """The phase's budget in this process: on an xdist worker, its share of the request cap.
+
+    Each worker collects, fetches the document and runs its operations on its own, so
+    without the split the run could send workers x max_requests.
+    """
+    position = xdist_position(workerinput)
+    if position is None:
+        return PhaseBudget(openapi.time_limit_s, openapi.max_requests)
+    index, workers = position
+    share = worker_share(openapi.max_requests, index, workers)
+    return PhaseBudget(openapi.time_limit_s, share, workers=workers, run_cap=openapi.max_requests)
+
+
+def xdist_position(workerinput: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(index, count) of this xdist worker ("gw2" of 4: (2, 4)); None outside xdist."""
+    if not workerinput:
+        return None
+    workers = max(int(workerinput.get("workercount") or 1), 1)
+    digits = str(workerinput.get("workerid", "")).removeprefix("gw")
+    if not digits.isdigit() or int(digits) >= workers:
+        return workers - 1, workers  # an id the split cannot place gets the smallest share
+    return int(digits), workers
 
 
 def make_openapi_items(
