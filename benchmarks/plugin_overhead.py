@@ -1,7 +1,11 @@
 """Plugin overhead: the same httpx smoke tests under ``--gate=smoke`` and under plain pytest.
 
-Both runs hit the bundled demo service on loopback with the same tests, in alternation, so
-machine noise falls on both sides alike. Prints medians and their ratio.
+Both runs hit the bundled demo service on loopback with the same tests, in alternation (the
+order flips every round), so machine noise falls on both sides alike. A first, unmeasured
+round of each warms the caches; the runs write bytecode as a normal install does, whatever
+PYTHONDONTWRITEBYTECODE says (without it pytest re-parses and rewrites every plugin module
+on every run, seconds that would dilute the gate's share). Prints medians, their ratio and
+the load average before and after.
 
     .venv/bin/python benchmarks/plugin_overhead.py [--rounds 7] [--requests 200]
 """
@@ -66,6 +70,10 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return " ".join(f"{a:.2f}" for a in averages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
@@ -78,24 +86,35 @@ def main() -> None:
         (root / "plain" / "test_plain.py").write_text(textwrap.dedent(PLAIN))
         (root / "gated" / "test_gated.py").write_text(textwrap.dedent(GATED))
         env = dict(os.environ, BENCH_BASE_URL=demo.url, BENCH_REQUESTS=str(args.requests))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        gated_args = [
+            str(root / "gated"),
+            "--gate=smoke",
+            f"--base-url={demo.url}",
+            f"--gate-artifacts={root / 'artifacts'}",
+        ]
+
+        def plain_run() -> float:
+            return _run([str(root / "plain")], root / "plain", env)
+
+        def gated_run() -> float:
+            return _run(gated_args, root / "gated", env)
+
+        load_before = os.getloadavg()
+        plain_run(), gated_run()  # warm-up: bytecode, page cache
         plain: list[float] = []
         gated: list[float] = []
-        for _ in range(args.rounds):
-            plain.append(_run([str(root / "plain")], root / "plain", env))
-            gated.append(
-                _run(
-                    [
-                        str(root / "gated"),
-                        "--gate=smoke",
-                        f"--base-url={demo.url}",
-                        f"--gate-artifacts={root / 'artifacts'}",
-                    ],
-                    root / "gated",
-                    env,
-                )
-            )
+        for round_ in range(args.rounds):
+            if round_ % 2:
+                gated.append(gated_run())
+                plain.append(plain_run())
+            else:
+                plain.append(plain_run())
+                gated.append(gated_run())
+        load_after = os.getloadavg()
         p, g = statistics.median(plain), statistics.median(gated)
         print(f"requests per run: {args.requests}, rounds: {args.rounds}")
+        print(f"load average before {_load(load_before)}, after {_load(load_after)}")
         print(f"plain pytest + httpx      median {p:.3f} s")
         print(f"pytest --gate=smoke       median {g:.3f} s (readiness, recording, verdict)")
         print(f"overhead ratio gate/plain = {g / p:.2f}x")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_opsgate.http.redact import REDACTED, Redactor
 
@@ -276,3 +278,66 @@ def test_query_secrets_are_hidden_in_any_url_looking_text(text: str, hidden: str
 def test_ordinary_query_parameters_stay_readable() -> None:
     text = "/api/items?page=2&sort=name&status_code=500"
     assert Redactor().redact_text(text) == text
+
+
+# --- remembered results ------------------------------------------------------------------------
+
+
+def test_a_secret_registered_later_reaches_headers_and_urls_seen_before(r: Redactor) -> None:
+    headers = [("x-note", "build s3cr3t-v4lue-42"), ("content-type", "text/plain")]
+    url = "https://example.test/p?q=s3cr3t-v4lue-42"
+    assert r.redact_headers(headers)["x-note"] == "build s3cr3t-v4lue-42"
+    assert r.redact_url(url) == url
+    r.register("s3cr3t-v4lue-42")
+    assert r.redact_headers(headers)["x-note"] == f"build {REDACTED}"
+    assert r.redact_url(url) == f"https://example.test/p?q={REDACTED}"
+
+
+def test_remembered_headers_are_a_copy(r: Redactor) -> None:
+    for _ in range(2):  # computed, then remembered
+        shown = r.redact_headers([("accept", "*/*")])
+        shown["accept"] = "changed by a caller"
+    assert r.redact_headers([("accept", "*/*")]) == {"accept": "*/*"}
+
+
+_TOKENS = st.sampled_from(
+    ["abcdefgh12", "Bearer abcdefgh12", "sid=abcdefgh12", "plain", "a=b&token=zz99yy88xx", ""]
+)
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("headers"),
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["Authorization", "X-Note", "Cookie", "Location"]), _TOKENS
+                ),
+                max_size=3,
+            ),
+        ),
+        st.tuples(st.just("url"), _TOKENS.map(lambda t: f"http://h.test/x?{t}")),
+        st.tuples(st.just("register"), _TOKENS),
+        st.tuples(st.just("text"), _TOKENS),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS)
+def test_remembering_never_changes_an_answer(ops: list[tuple[str, object]]) -> None:
+    # The same calls on a redactor that forgets before every call give the same answers.
+    remembering, forgetting = Redactor(), Redactor()
+    for kind, arg in ops:
+        answers = []
+        for redactor in (remembering, forgetting):
+            if redactor is forgetting:
+                redactor._memo.clear()
+            if kind == "headers":
+                answers.append(redactor.redact_headers(arg))  # type: ignore[arg-type]
+            elif kind == "url":
+                answers.append(redactor.redact_url(arg))  # type: ignore[arg-type]
+            elif kind == "register":
+                answers.append(redactor.register(arg))  # type: ignore[func-returns-value,arg-type]
+            else:
+                answers.append(redactor.redact_text(arg))  # type: ignore[arg-type]
+        assert answers[0] == answers[1]

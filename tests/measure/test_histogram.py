@@ -224,3 +224,18 @@ def test_at_resolution_groups_values_within_a_tenth_of_a_percent() -> None:
         assert bucket(value) <= round(value * 1000)
         assert bucket(value) != bucket(value * 1.001 + 0.002)
         assert bucket(value) >= round(value * 1000) * (1 - 0.001) - 1
+
+
+def test_bucket_bounds_are_hdrh_s_for_every_bucket() -> None:
+    # buckets() computes bounds arithmetically instead of through hdrh's methods: fill every
+    # bucket of the whole 1 µs .. 1 h range once and compare each one with hdrh's answer.
+    hdr = HdrHistogram(1, 3_600_000_000, 3)
+    histogram = LatencyHistogram()
+    lows = sorted({hdr.get_value_from_index(i) for i in range(hdr.counts_len)})
+    lows = [low for low in lows if 1 <= low <= 3_600_000_000]
+    for low in lows:
+        histogram.record(low / 1000)
+    expected = [(low, hdr.get_highest_equivalent_value(low), 1) for low in lows]
+    assert list(histogram.buckets()) == expected
+    assert histogram.min() == lows[0] / 1000
+    assert histogram.max() == hdr.get_highest_equivalent_value(lows[-1]) / 1000

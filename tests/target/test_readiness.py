@@ -88,12 +88,19 @@ def test_f4_hang_times_out_per_attempt_and_overall(server: fs.FaultServer) -> No
     assert elapsed <= 1.5 + SLACK_S
 
 
-def test_f4_drip_is_cut_by_the_attempt_deadline(server: fs.FaultServer) -> None:
-    # httpx timeouts are per read; a byte every 0.1 s would never trip them (100 bytes = 10 s).
-    server.route("/health", fs.drip(b'{"status": "ok"}'.ljust(100), interval_s=0.1))
+@pytest.mark.parametrize("headers_first", [True, False], ids=["body-drips", "headers-drip"])
+def test_f4_drip_is_cut_by_the_attempt_deadline(
+    server: fs.FaultServer, headers_first: bool
+) -> None:
+    # httpx timeouts are per read; a byte every 0.3 s never trips them, and the 100-odd bytes
+    # of headers alone take longer than the bound below. Dripped headers reach no body-reading
+    # loop: only the socket-level deadline ends them.
+    body = b'{"status": "ok"}'.ljust(100)
+    server.route("/health", fs.drip(body, interval_s=0.3, headers_first=headers_first))
     spec = ReadinessSpec(server.url, ["/health"], timeout_s=1.5, attempt_timeout_s=1)
     err, elapsed = _wait_error(spec)
     assert err.result.attempts[0].outcome == "timeout"
+    assert "timed out: no complete answer within 1 s" in err.result.attempts[0].detail
     assert elapsed <= 1.5 + SLACK_S
 
 

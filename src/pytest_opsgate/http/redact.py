@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 __all__ = ["REDACTED", "Redactor"]
@@ -99,6 +99,9 @@ def _base64_forms(raw: bytes) -> set[str]:
     return forms
 
 
+# Remembered scrubbing results; past this many the memo starts afresh (bounded memory).
+_MEMO_ENTRIES = 1024
+
 # Headers whose value is a URL: a redirect to /login?token=... must not carry the token.
 _URL_HEADERS = frozenset({"location", "content-location", "link-target", "referer", "origin"})
 
@@ -113,24 +116,26 @@ class Redactor:
         self._registered: set[str] = set()  # the values as given
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        # Results for inputs seen before, each with the pattern it was computed under (see
+        # `_remembered`): a gate sends the same headers and URLs again and again.
+        self._memo: dict[tuple[object, ...], tuple[re.Pattern[str] | None, object]] = {}
 
     # secrets
 
     def register(self, value: str | None) -> None:
         """Treat `value` (and its URL-encoded, base64 and JSON-escaped forms) as a secret."""
-        if value is None or len(value) < _MIN_SECRET_LEN:
-            return
+        if value is None or len(value) < _MIN_SECRET_LEN or value in self._registered:
+            return  # a registered value's forms are in the pattern already (added last below)
         forms = {value, quote(value, safe=""), quote_plus(value)}
         forms |= _base64_forms(value.encode())
         forms.add(json.dumps(value)[1:-1])
         forms = {f for f in forms if len(f) >= _MIN_SECRET_LEN}
         with self._lock:
+            if not forms <= self._secrets:
+                self._secrets |= forms
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
             self._registered.add(value)
-            if forms <= self._secrets:
-                return
-            self._secrets |= forms
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
     def secrets_registered(self) -> int:
         """Number of distinct secret values registered (encoded forms not counted)."""
@@ -211,11 +216,46 @@ class Redactor:
         (``auth_code`` and ``otp_code`` are sensitive names already; ``status_code`` is not)."""
         return self.is_sensitive_name(name) or name.strip().lower() in _SENSITIVE_QUERY_NAMES
 
+    def _remembered(self, key: tuple[object, ...]) -> object | None:
+        """The result stored under `key`, if no secret was registered since it was computed.
+
+        Scrubbing only ever registers secrets (never forgets one), so a result computed when
+        the pattern was P, with P still current, is exactly what scrubbing again would give,
+        side effects included.
+        """
+        hit = self._memo.get(key)
+        return hit[1] if hit is not None and hit[0] is self._pattern else None
+
+    def _remember(
+        self, key: tuple[object, ...], pattern: re.Pattern[str] | None, value: object
+    ) -> None:
+        if len(self._memo) >= _MEMO_ENTRIES:
+            self._memo.clear()
+        self._memo[key] = (pattern, value)
+
     def redact_headers(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]]
     ) -> dict[str, str]:
         """Sensitive headers become REDACTED (their values turn into secrets); others scrubbed."""
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+        return self.redact_header_block(pairs, lambda: pairs)
+
+    def redact_header_block(
+        self, identity: Hashable, pairs: Callable[[], Iterable[tuple[str, str]]]
+    ) -> dict[str, str]:
+        """`redact_headers(pairs())`, where `identity` (e.g. the raw header bytes) determines
+        the pairs: a block seen before is not even decoded again."""
+        key = ("headers", identity)
+        # The pattern before scrubbing: a secret registered meanwhile makes the entry stale.
+        pattern = self._pattern
+        known = self._remembered(key)
+        if isinstance(known, dict):
+            return dict(known)
+        out = self._redact_header_pairs(tuple(pairs()))
+        self._remember(key, pattern, out)
+        return dict(out)
+
+    def _redact_header_pairs(self, pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
         for name, value in pairs:
             if self.is_sensitive_name(name):
                 self._register_header_value(name, value)
@@ -237,6 +277,16 @@ class Redactor:
 
     def redact_url(self, url: str) -> str:
         """Strip userinfo, hide sensitive query/fragment values, then scrub registered secrets."""
+        key = ("url", url)
+        pattern = self._pattern
+        known = self._remembered(key)
+        if isinstance(known, str):
+            return known
+        shown = self._redact_url(url)
+        self._remember(key, pattern, shown)
+        return shown
+
+    def _redact_url(self, url: str) -> str:
         try:
             parts = urlsplit(url)
         except ValueError:

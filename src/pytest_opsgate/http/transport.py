@@ -1,19 +1,28 @@
-"""Capped I/O under httpx: a deadline-bounded httpcore backend and a size-capped body decoder.
+"""The bounded-HTTP core under httpx: a total deadline, a capped body reader, shared TLS contexts.
 
-The decoder undoes gzip, deflate and br in steps of at most 64 KiB, up to a byte cap; the
-client reads through it with `_read_capped`, the readiness probe with `decode_capped`. The
-deadline lives in a context variable the caller sets for one request, so every socket
-operation of that request (connect, TLS, write, read) waits at most the time left.
-`_install_deadline` wraps `HTTPTransport._pool._network_backend` and fails loudly when that
-httpcore internal is missing. `ssl_context_for` turns a CA bundle path into what httpx wants.
+Both `GateClient` and the readiness `Probe` send through it:
+
+- `deadline(total)` opens a deadline for one request (a context variable), and
+  `install_deadline(client)` wraps the client's httpcore network backend so that every socket
+  operation of that request (connect, TLS, write, read) waits at most the time left. A server
+  that drips one byte a second still ends at the deadline; httpx's own timeouts are per read.
+  It fails loudly when the httpcore internal `ConnectionPool._network_backend` is missing.
+- `read_capped(response, body, cap, deadline)` reads the raw body and undoes gzip, deflate and
+  br in steps of at most 64 KiB, up to `cap` decoded bytes, so a gzip bomb is never inflated
+  whole and an endless body is never held whole.
+- `tls_context(verify)` turns a `verify=` value into an SSL context, sharing one per trust
+  store: loading a CA bundle costs tens of milliseconds, and a gate builds one client per test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import hashlib
 import importlib
 import os
 import ssl
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -23,9 +32,17 @@ import httpcore
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
-__all__ = ["ACCEPT_ENCODING", "decode_capped", "ssl_context_for"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "Body",
+    "Deadline",
+    "deadline",
+    "install_deadline",
+    "read_capped",
+    "tls_context",
+]
 
 _STEP = 64 * 1024  # largest piece a decompressor may produce at once
 _WRITE_PIECE = 16 * 1024  # each piece of an upload gets the deadline re-checked
@@ -35,7 +52,9 @@ _WRITE_PIECE = 16 * 1024  # each piece of an upload gets the deadline re-checked
 
 
 @dataclass
-class _Deadline:
+class Deadline:
+    """The time budget of one request, shared by every socket operation made for it."""
+
     total: float
     started: float
     at: float
@@ -52,12 +71,25 @@ class _Deadline:
         return left if timeout is None or left < timeout else timeout
 
     def expired(self) -> bool:
+        """Whether a timeout now is the total deadline's doing (not one slow operation's)."""
         return self.limited or time.perf_counter() >= self.at
 
 
-_CURRENT: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
+_CURRENT: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
     "opsgate_deadline", default=None
 )
+
+
+@contextlib.contextmanager
+def deadline(total: float) -> Iterator[Deadline]:
+    """Bound every socket operation made in this block (by an installed client) to `total` s."""
+    now = time.perf_counter()
+    current = Deadline(total, now, now + total)
+    token = _CURRENT.set(current)
+    try:
+        yield current
+    finally:
+        _CURRENT.reset(token)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -65,21 +97,21 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        deadline = _CURRENT.get()
-        if deadline is None:
+        current = _CURRENT.get()
+        if current is None:
             return self._inner.read(max_bytes, timeout)
-        data = self._inner.read(max_bytes, deadline.bound(timeout, httpcore.ReadTimeout))
-        deadline.bytes_received += len(data)
+        data = self._inner.read(max_bytes, current.bound(timeout, httpcore.ReadTimeout))
+        current.bytes_received += len(data)
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        deadline = _CURRENT.get()
-        if deadline is None:
+        current = _CURRENT.get()
+        if current is None:
             self._inner.write(buffer, timeout)
             return
         for start in range(0, len(buffer), _WRITE_PIECE):
             piece = buffer[start : start + _WRITE_PIECE]
-            self._inner.write(piece, deadline.bound(timeout, httpcore.WriteTimeout))
+            self._inner.write(piece, current.bound(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -90,9 +122,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        deadline = _CURRENT.get()
-        if deadline is not None:
-            timeout = deadline.bound(timeout, httpcore.ConnectTimeout)
+        current = _CURRENT.get()
+        if current is not None:
+            timeout = current.bound(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
@@ -111,27 +143,35 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        deadline = _CURRENT.get()
-        if deadline is not None:
-            timeout = deadline.bound(timeout, httpcore.ConnectTimeout)
+        current = _CURRENT.get()
+        if current is not None:
+            timeout = current.bound(timeout, httpcore.ConnectTimeout)
         stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
         return _DeadlineStream(stream)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
     ) -> httpcore.NetworkStream:
-        deadline = _CURRENT.get()
-        if deadline is not None:
-            timeout = deadline.bound(timeout, httpcore.ConnectTimeout)
+        current = _CURRENT.get()
+        if current is not None:
+            timeout = current.bound(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
 
 
-def _install_deadline(transport: httpx.BaseTransport) -> None:
+def install_deadline(client: httpx.Client) -> None:
+    """Make the client's own and mounted `HTTPTransport`s honour `deadline()`."""
+    _install(client._transport)
+    for mounted in client._mounts.values():
+        if mounted is not None:
+            _install(mounted)
+
+
+def _install(transport: httpx.BaseTransport) -> None:
     if not isinstance(transport, httpx.HTTPTransport):
-        return
+        return  # a custom transport only gets the deadline checked between body chunks
     pool: Any = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if backend is None:
@@ -160,6 +200,7 @@ _DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, zlib.error) + (
     (_BROTLI.error,) if _BROTLI is not None else ()
 )
 ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI is not None else "gzip, deflate"
+_DECODABLE = frozenset({"", "gzip", "x-gzip", "deflate", "br"})
 
 
 class _BoundedDecoder:
@@ -224,12 +265,12 @@ class _BoundedDecoder:
 
 
 @dataclass
-class _Body:
+class Body:
     """Decoded bytes read so far; survives an exception mid-body."""
 
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
-    capped: bool = False
+    capped: bool = False  # the decoded body went past the cap and was cut there
 
     @property
     def data(self) -> bytes:
@@ -238,7 +279,7 @@ class _Body:
         return self.chunks[0] if self.chunks else b""
 
 
-def _take(body: _Body, pieces: Iterator[bytes], cap: int) -> bool:
+def _take(body: Body, pieces: Iterator[bytes], cap: int) -> bool:
     """Append decoded pieces to `body` up to `cap`; False once the cap cut the body."""
     for piece in pieces:
         room = cap - body.size
@@ -252,12 +293,26 @@ def _take(body: _Body, pieces: Iterator[bytes], cap: int) -> bool:
     return True
 
 
-def _read_capped(response: httpx.Response, body: _Body, cap: int, deadline: _Deadline) -> None:
+def read_capped(
+    response: httpx.Response,
+    body: Body,
+    cap: int,
+    current: Deadline,
+    *,
+    strict: bool = False,
+) -> None:
+    """Read and decode a streamed response into `body` until its end or `cap` decoded bytes.
+
+    A bad or stacked coding is an `httpx.DecodingError`; so is an unknown one when `strict`
+    (undecoded bytes are not a health body); otherwise it passes through undecoded, as in httpx.
+    """
     encoding = response.headers.get("content-encoding", "")
     try:
         decoder = _BoundedDecoder(encoding)
     except ValueError as exc:
         raise httpx.DecodingError(str(exc)) from None
+    if strict and decoder.coding not in _DECODABLE:
+        raise httpx.DecodingError(f"unsupported content-encoding {encoding!r}")
 
     def take(pieces: Iterator[bytes]) -> bool:
         try:
@@ -268,34 +323,57 @@ def _read_capped(response: httpx.Response, body: _Body, cap: int, deadline: _Dea
     for raw in response.iter_raw():
         if not take(decoder.feed(raw)):
             return
-        if time.perf_counter() >= deadline.at:  # only reached with a custom transport
-            deadline.limited = True
+        if time.perf_counter() >= current.at:  # only reached with a custom transport
+            current.limited = True
             raise httpx.ReadTimeout("total deadline exceeded")
     take(decoder.flush())
 
 
-_DECODABLE = frozenset({"", "gzip", "x-gzip", "deflate", "br"})
+# --- TLS contexts ---------------------------------------------------------------------------
+
+_SHARED: dict[tuple[object, ...], ssl.SSLContext] = {}
+_SHARED_LOCK = threading.Lock()
 
 
-def decode_capped(chunks: Iterable[bytes], encoding: str, limit: int) -> tuple[bytes, bool]:
-    """Decode `chunks` up to `limit` bytes: (data, cut); ValueError for bad or unknown codings."""
-    # Unlike `_read_capped`, an unknown coding is an error: undecoded bytes are not a body.
-    decoder = _BoundedDecoder(encoding)
-    if decoder.coding not in _DECODABLE:
-        raise ValueError(f"unsupported content-encoding {encoding!r}")
-    body = _Body()
-    try:
-        if all(_take(body, decoder.feed(raw), limit) for raw in chunks):
-            _take(body, decoder.flush(), limit)
-    except _DECODE_ERRORS as exc:
-        raise ValueError(f"bad {decoder.coding} body ({exc})") from None
-    return body.data, body.capped
+def tls_context(
+    verify: bool | str | ssl.SSLContext, *, trust_env: bool = True, shared: bool = True
+) -> ssl.SSLContext:
+    """The SSL context httpx would build for `verify`, shared while its trust store is unchanged.
 
-
-def ssl_context_for(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """What to pass httpx as `verify`: a CA bundle path (file or directory) becomes a context."""
-    if not isinstance(verify, str):
+    `True` is the system/certifi store (or `SSL_CERT_FILE`/`SSL_CERT_DIR` with `trust_env`), a
+    str a CA bundle file or directory, `False` no verification at all. A shared context must
+    not be changed: callers that load a client certificate or offer HTTP/2 (both change the
+    context) pass `shared=False` and get a context of their own.
+    """
+    if isinstance(verify, ssl.SSLContext):
         return verify
+    if verify is False:
+        return httpx.create_ssl_context(verify=False)
+    if not shared:
+        return _new_context(verify, trust_env)
+    if verify is True:
+        env = os.environ if trust_env else {}
+        key: tuple[object, ...] = (True, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+    elif os.path.isdir(verify):
+        # OpenSSL reads a CA directory lazily at each handshake: cheap to build, never stale.
+        return _new_context(verify, trust_env)
+    else:
+        try:
+            with open(verify, "rb") as bundle:
+                # The content is the trust store: a bundle rewritten in place is a new one.
+                key = (hashlib.sha256(bundle.read()).digest(),)
+        except OSError:
+            return _new_context(verify, trust_env)  # which names the unreadable file
+    with _SHARED_LOCK:
+        context = _SHARED.get(key)
+        if context is None:
+            context = _SHARED[key] = _new_context(verify, trust_env)
+    return context
+
+
+def _new_context(verify: bool | str, trust_env: bool) -> ssl.SSLContext:
+    if not isinstance(verify, str):
+        return httpx.create_ssl_context(verify=verify, trust_env=trust_env)
     # httpx 0.28 deprecates verify=<path>; build the context it would have built.
     if os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)

@@ -1,27 +1,22 @@
 """One health GET bounded as a whole in time and in body bytes, and a name for what went wrong.
 
-Pure logic on httpx; knows nothing of pytest or of what "ready" means. A watchdog ends the
-attempt at its timeout even when the server drips (httpx timeouts are per read); the raw body
-is read up to a byte cap and decoded by `transport.decode_capped` up to the same cap, so a
-gzip bomb is never inflated whole. Redirects are never followed and connections never reused.
+Pure logic on httpx; knows nothing of pytest or of what "ready" means. A thin use of the
+bounded-HTTP core (`http.transport`) that `gate_client` also sends through: its deadline ends
+the attempt at its timeout even when the server drips (httpx timeouts are per read), and its
+capped reader decodes the body up to a byte cap, so a gzip bomb is never inflated whole.
+Redirects are never followed and connections never reused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import httpx
 
-from ..http.transport import decode_capped, ssl_context_for
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from ..http.transport import Body, deadline, install_deadline, read_capped, tls_context
 
 __all__ = ["Failure", "Probe", "Reply"]
 
@@ -34,7 +29,7 @@ class Reply:
     headers: httpx.Headers
     charset: str
     body: bytes
-    truncated: bool  # the body went past the cap, raw or decoded
+    truncated: bool  # the decoded body went past the cap
     latency_ms: float
 
 
@@ -53,85 +48,43 @@ class Probe:
 
     def __init__(self, verify: bool | str, max_body_bytes: int) -> None:
         self.max_body_bytes = max_body_bytes
-        # No keep-alive: every attempt tests the listener afresh, a dead pooled connection
-        # cannot poison the next attempt, and the watchdog always knows the socket.
+        # No keep-alive: every attempt tests the listener afresh, and a dead pooled connection
+        # cannot poison the next attempt.
         self.client = httpx.Client(
-            verify=ssl_context_for(verify),
+            verify=tls_context(verify),
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             headers={"accept": "application/json, */*;q=0.5", "accept-encoding": "identity"},
         )
+        install_deadline(self.client)
 
     def get(self, url: str, headers: dict[str, str], timeout: float) -> Reply | Failure:
         """GET `url`, finished or abandoned within `timeout` seconds."""
-        timer = _Watchdog(timeout)
         began = time.perf_counter()
-        try:
-            with self.client.stream(
-                "GET", url, headers=headers, timeout=timeout, extensions={"trace": timer.trace}
-            ) as resp:
-                cap, status = self.max_body_bytes, resp.status_code
-                raw, truncated = _read_capped(resp.iter_raw(), cap)
+        status: int | None = None
+        with deadline(timeout) as current:
+            try:
+                with self.client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+                    status = resp.status_code
+                    body = Body()
+                    read_capped(resp, body, self.max_body_bytes, current, strict=True)
+                    latency = (time.perf_counter() - began) * 1000
+                    charset = resp.encoding or "utf-8"
+                    return Reply(status, resp.headers, charset, body.data, body.capped, latency)
+            except httpx.DecodingError as exc:
                 latency = (time.perf_counter() - began) * 1000
-                try:
-                    body, cut = decode_capped([raw], resp.headers.get("content-encoding", ""), cap)
-                except ValueError as exc:
-                    return Failure("protocol", f"protocol error: {exc}", status, latency)
-                charset = resp.encoding or "utf-8"
-                return Reply(status, resp.headers, charset, body, truncated or cut, latency)
-        except httpx.HTTPError as exc:
-            if timer.fired:
-                return Failure("timeout", f"timed out: no complete answer within {timeout:.3g} s")
-            return Failure(*_classify(exc))
-        except OSError as exc:  # the watchdog's shutdown can surface raw
-            if timer.fired:
-                return Failure("timeout", f"timed out: no complete answer within {timeout:.3g} s")
-            return Failure("error", f"{type(exc).__name__}: {exc}")
-        finally:
-            timer.cancel()
+                return Failure("protocol", f"protocol error: {exc}", status, latency)
+            except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException) and current.expired():
+                    return Failure(
+                        "timeout", f"timed out: no complete answer within {timeout:.3g} s"
+                    )
+                return Failure(*_classify(exc))
+            except OSError as exc:  # httpcore maps socket errors; anything else is named as is
+                return Failure("error", f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         self.client.close()
-
-
-class _Watchdog:
-    """Bounds a whole attempt: httpx timeouts are per read, so a drip would never trip them."""
-
-    def __init__(self, timeout: float) -> None:
-        self.fired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def trace(self, name: str, info: dict[str, object]) -> None:
-        if name == "connection.connect_tcp.complete":
-            stream = info.get("return_value")
-            sock = getattr(stream, "get_extra_info", lambda _k: None)("socket")
-            if isinstance(sock, socket.socket):
-                # A dup survives TLS wrapping (which detaches the original object);
-                # shutdown() on it ends the connection for every descriptor.
-                with self._lock:
-                    self._sock = sock.dup()
-                    fire_now = self.fired
-                if fire_now:
-                    self._fire()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
 
 
 def _classify(exc: httpx.HTTPError) -> tuple[str, str]:
@@ -156,12 +109,3 @@ def _classify(exc: httpx.HTTPError) -> tuple[str, str]:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.ReadError)):
         return "protocol", f"protocol error: {exc or type(exc).__name__}"
     return "error", f"{type(exc).__name__}: {exc}"
-
-
-def _read_capped(chunks: Iterator[bytes], cap: int) -> tuple[bytes, bool]:
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > cap:
-            return bytes(buf[:cap]), True
-    return bytes(buf), False

@@ -116,16 +116,18 @@ class ServedProcess:
             preexec_fn=_die_with_parent(),
         )
         self.started_at = time.monotonic()
-        self._reader = threading.Thread(target=self._copy_output, name="opsgate-serve-output")
+        # The reader gets the process itself: stop() may clear self._proc before it runs.
+        self._reader = threading.Thread(
+            target=self._copy_output, args=(self._proc,), name="opsgate-serve-output"
+        )
         self._reader.daemon = True
         self._reader.start()
 
-    def _copy_output(self) -> None:
-        assert self._proc is not None
-        assert self._proc.stdout is not None
+    def _copy_output(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
         with self.log_path.open("w", encoding="utf-8") as log:
             log.write(f"$ {self._redact(self.command)}\n")
-            for raw in iter(self._proc.stdout.readline, b""):
+            for raw in iter(proc.stdout.readline, b""):
                 log.write(self._redact(raw.decode("utf-8", "replace")))
                 log.flush()
 
