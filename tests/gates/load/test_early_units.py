@@ -5,13 +5,15 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_opsgate.gates.load.early import EarlyJudge, certain_loss, violations
 from pytest_opsgate.gates.load.outcome import judged_slos
 from pytest_opsgate.gates.load.recorder import RequestRecorder
 from pytest_opsgate.measure.metrics import MetricsStore
 from pytest_opsgate.slo import parse_slo
-from pytest_opsgate.slo.evaluate import resolve_stats
+from pytest_opsgate.slo.evaluate import evaluate_slo, resolve_stats
 
 
 def store_of(samples: list[tuple[str, float, bool]]) -> MetricsStore:
@@ -142,3 +144,31 @@ def test_a_service_exactly_on_its_budget_passes_early_at_most_alpha_of_the_time(
 def test_slos_without_a_share_to_test_are_judged_at_the_end(budget: str) -> None:
     early = EarlyJudge([parse_slo(budget)], early_pass=True)
     assert early.check(fast(3000)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fast_n=st.integers(0, 2500),
+    slow_n=st.integers(0, 300),
+    failed_n=st.integers(0, 100),
+    slow_ms=st.sampled_from([299.0, 300.0, 300.3, 450.0]),
+    op=st.sampled_from(["<", "<="]),
+)
+def test_an_early_decision_never_contradicts_the_verdict_on_the_same_figures(
+    fast_n: int, slow_n: int, failed_n: int, slow_ms: float, op: str
+) -> None:
+    # Spread evenly, so no prefix of the run differs from the whole; the store is judged
+    # once, as the supervisor's last look before it stops the run would be.
+    samples = [("/x", 20.0, True)] * fast_n + [("/x", slow_ms, True)] * slow_n
+    samples += [("/x", 20.0, False)] * failed_n
+    random.Random(fast_n * 7 + slow_n).shuffle(samples)
+    if not samples:
+        return
+    store = store_of(samples)
+    slos = judged_slos([parse_slo(f"GET /x: p95 {op} 300ms")])
+    decision = EarlyJudge(slos, early_pass=True).check(store)
+    verdicts = {slo.text: evaluate_slo(slo, store).verdict for slo in slos}
+    if decision is not None and decision.outcome == "pass":
+        assert set(verdicts.values()) == {"passed"}, verdicts  # never a false early PASS
+    if decision is not None and decision.outcome == "fail":
+        assert verdicts[decision.slo] == "failed", (decision, verdicts)
