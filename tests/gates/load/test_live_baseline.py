@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import faultserver as fs
 from gatekit import (
     PING_LOCUSTFILE,
     SUBPROCESS_TIMEOUT,
@@ -148,3 +149,26 @@ def test_an_early_pass_is_refused_beside_a_live_baseline(
     )
     assert target.total() == 0
     assert baseline.total() == 0
+
+
+def test_a_baseline_that_answers_errors_makes_the_comparison_an_error_not_a_pass(
+    project: pytest.Pytester, servers: tuple[CountingServer, CountingServer]
+) -> None:
+    # Fast 500s would make any candidate look slow, or a slow candidate look fine.
+    target, _baseline = servers
+    with fs.FaultServer() as broken:
+        broken.route("/ping", fs.json({"error": "boom"}, status=500))
+        run = project.runpytest_subprocess(
+            *gate_args(
+                target.url,
+                f"--gate-baseline-url={broken.url}",
+                "--gate-run-time=3s",
+                "--gate-users=2",
+            ),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+        answered = len(broken.requests_for("/ping"))
+    assert run.ret == 11, run.stdout.str()
+    run.stdout.fnmatch_lines([f"*the live baseline {broken.url} failed * requests to*"])
+    assert answered > 0
+    assert target.counts["/ping"] > 0
