@@ -294,3 +294,57 @@ def assert_verdict(run: GateRun, verdict: str, exit_code: int) -> None:
     assert f"VERDICT: {verdict} (exit code {exit_code})" in run.output
     assert "INTERNALERROR" not in run.output
     assert "Traceback" not in run.output
+
+
+class StallingServer:
+    """A loopback HTTP server that holds every answer during the first ``stall_s`` of each
+    ``period_s`` (a GC pause, a lock, a failover), and answers at once otherwise.
+
+    A request arriving at a uniformly random moment waits ``stall_s - phase`` when it lands
+    in a stall, so its true latency exceeds x (0 <= x < stall_s) with probability
+    ``(stall_s - x) / period_s``: the p-th percentile is ``stall_s - (1 - p/100) * period_s``
+    (:meth:`true_percentile_s`), 0.75 s for p95 when 1 s of every 5 s stalls.
+    """
+
+    def __init__(self, stall_s: float = 1.0, period_s: float = 5.0) -> None:
+        self.stall_s, self.period_s = stall_s, period_s
+        self.started = time.monotonic()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:
+                phase = (time.monotonic() - outer.started) % outer.period_s
+                if phase < outer.stall_s:
+                    time.sleep(outer.stall_s - phase)
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients that stop mid-stall hang up; that is not news
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def true_percentile_s(self, p: float) -> float:
+        """The p-th percentile of the latency of requests arriving at random moments."""
+        return max(0.0, self.stall_s - (1 - p / 100) * self.period_s)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..gates.e2e.options import DEFAULT_LOGIN_PATTERN, console_policy, login_pattern
-from ..gates.load.options import bind_address, positive_float, worker_count
+from ..gates.load.options import (
+    bind_address,
+    latency_basis,
+    positive_float,
+    rate_option,
+    stages_option,
+    worker_count,
+)
 from ..gates.restore.options import dsn_text, positive_duration, restore_expect, tolerance
 from ..gates.smoke.options import BUILTIN_PROFILES, openapi_option, profile_name
 from .parse import (
@@ -167,10 +174,27 @@ OPTIONS: tuple[Option, ...] = (
          "watchdog", parse=duration, default=30.0, metavar="DURATION", shown_default="30s"),
     load("load-warmup", "leading part left out of SLO evaluation, rounded up to whole seconds",
          parse=duration, default=0.0, metavar="DURATION", shown_default="0"),
+    load("load-rate", "open model: start R arrivals per second (40 or 40/s) on a clock of "
+         "their own, whatever the responses do, each running one task on a pooled user; "
+         "without it the closed model of --gate-users runs", parse=rate_option, metavar="R"),
+    load("load-stages", 'open model with a ramping rate: "30s:50/s,60s:200/s" ramps from '
+         "--gate-load-rate (or 0) to 50/s over 30 s, then to 200/s over 60 s; the run time "
+         "defaults to their total", parse=stages_option, metavar="STAGES"),
+    load("load-max-inflight", "open model: arrivals in flight at once (pooled users); an "
+         "arrival that finds none free starts late, and more than 1 % late is an ERROR",
+         parse=positive_int, default=1000, metavar="N", shown_default="1000"),
+    load("load-latency", "open model: what latency SLOs judge: corrected (from each "
+         "arrival's intended start) or service (from the actual send)", parse=latency_basis,
+         default="corrected", metavar="BASIS", shown_default="corrected"),
     load("load-slo", "SLO for load tests only, repeatable (--gate-slo applies too)",
          parse=slo_expression, kind="list", metavar="EXPR"),
-    load("load-abort-grace", "how long an [abort] SLO may stay broken before the load stops",
-         parse=duration, default=5.0, metavar="DURATION", shown_default="5s"),
+    load("load-early-pass", "stop a load test early with PASS once every SLO is held with "
+         "98 % confidence (a sequential test; guards and --gate-min-samples included); an SLO "
+         "lost with 98 % confidence always stops it early with FAIL", parse=truthy,
+         default=False, kind="flag", shown_default="off"),
+    load("load-abort-grace", "deprecated, no effect: an SLO lost with 98 % confidence stops "
+         "the load early, no grace period or [abort] needed", parse=duration, default=5.0,
+         metavar="DURATION", shown_default="5s"),
     load("load-workers", "run Locust distributed: one master and N local workers (auto = "
          "cores)", parse=worker_count, default=0, metavar="N|auto"),
     load("load-expect-workers", "wait for N external workers (locust --worker --master-host "
@@ -241,8 +265,9 @@ OPTIONS: tuple[Option, ...] = (
           parse=truthy, default=False, kind="flag", shown_default="off"),
     stack("save-baseline", "write this run's gate.json there on PASS", metavar="PATH"),
     stack("baseline-url", "compare with a live baseline target measured side by side: the "
-          "same samples go to both, interleaved, so noise hits both alike", parse=http_url,
-          metavar="URL"),
+          "same samples go to both, interleaved, so noise hits both alike; the load gate runs "
+          "the same load against both at once, at half the rate or half the users each "
+          "(loopback only unless --gate-allow-host names it)", parse=http_url, metavar="URL"),
     stack("regression-floor", "the smallest slowdown that counts: a share of the baseline "
           "(10%), an absolute shift (+5ms), or the larger of both (10%,+5ms)",
           parse=regression_floor, default="10%,+5ms", metavar="FLOOR",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import subprocess
@@ -329,7 +330,9 @@ def test_a_non_loopback_target_is_refused_before_any_request(project: pytest.Pyt
     assert refused.ret == 4
     refused.stderr.fnmatch_lines([f"*refusing to send load to '{address}'*--gate-allow-host*"])
     assert "refusing" not in allowed.stdout.str() + allowed.stderr.str()
-    allowed.stdout.fnmatch_lines(["*LocustfileItem locustfiles/ping.py*"])
+    allowed.stdout.fnmatch_lines(
+        ["*<Dir locustfiles>*", "*<LocustFile ping.py>*", "*<LocustfileItem load>*"]
+    )
     assert server.total() == 0
 
 
@@ -406,6 +409,94 @@ def test_plain_locust_with_the_extension_exits_0_1_or_11(tmp_path: Path, demo: D
     assert "FAILED GET /api/public/items p50" in failed.stdout
     assert unmeasured.returncode == 11, unmeasured.stdout
     assert "no requests recorded for 'GET /api/nothing'" in unmeasured.stdout
+
+
+README_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+SLOS = ["GET /api/public/items: p95 < 10s"]
+
+class Reader(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def items(self):
+        self.client.get("/api/public/items")
+"""
+
+
+def readme_plain_locust_command() -> str:
+    """The command the README's "Plain Locust" section gives, without its prompt."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("#### Plain Locust", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    (line,) = [line for line in block.splitlines() if line.startswith("$ locust ")]
+    return line.removeprefix("$ ")
+
+
+def test_the_readmes_plain_locust_command_works_as_written(
+    tmp_path: Path, demo: DemoServer
+) -> None:
+    command = readme_plain_locust_command()
+    assert " -t 30s " in command
+    # The locustfile does not import the extension: the extra -f must bring it.
+    (tmp_path / "locustfile.py").write_text(README_LOCUSTFILE)
+    env = {**os.environ, "URL": demo.url, "PATH": f"{LOCUST.parent}:{os.environ['PATH']}"}
+
+    def run(shell_command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", shell_command.replace(" -t 30s ", " -t 2s ")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+
+    passed = run(command)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "opsgate: load verdict PASS" in passed.stdout
+    assert "GET /api/public/items  p95" in passed.stdout
+    failed = run(command + ' --opsgate-slo "GET /api/public/items: p50 < 1us"')
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "opsgate: load verdict FAIL" in failed.stdout
+
+
+COLLECTION_CONFTEST = """
+import sys
+from pathlib import Path
+
+def pytest_collection_finish(session):
+    lines = []
+    for item in session.items:
+        marks = sorted(
+            f"{mark.name}={','.join(map(str, mark.args))}" for mark in item.iter_markers()
+        )
+        lines.append(f"{item.nodeid} {type(item.parent).__name__} {' '.join(marks)}")
+    Path("collected.txt").write_text("\\n".join(lines))
+
+def pytest_sessionfinish(session):
+    heavy = [name for name in ("locust", "gevent") if name in sys.modules]
+    Path("heavy.txt").write_text(" ".join(heavy))
+"""
+
+
+def test_locustfiles_are_collected_as_files_and_run_once_without_locust_in_pytest(
+    project: pytest.Pytester, counting_server: CountingServer
+) -> None:
+    # Under xdist (-n) the load gate is a usage error (tests/run/test_artifacts.py).
+    add_locustfile(project, "ping.py", PING_LOCUSTFILE)
+    project.makeconftest(COLLECTION_CONFTEST)
+    run = project.runpytest_subprocess(
+        *gate_args(counting_server.url, "--gate-run-time=2s", "--gate-users=1"),
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    run.assert_outcomes(passed=1)
+    collected = (project.path / "collected.txt").read_text()
+    assert collected.startswith("locustfiles/ping.py::load LocustFile gate=load"), collected
+    assert len(collected.splitlines()) == 1
+    assert (project.path / "heavy.txt").read_text() == ""
+    assert counting_server.counts["/ping"] > 0
 
 
 SECRET_LOCUSTFILE = """

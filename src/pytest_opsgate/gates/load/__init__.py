@@ -1,9 +1,15 @@
 """The load gate: Locust in child processes, judged by exact-percentile SLOs.
 
-Modules: ``options`` (pytest options, light), ``settings`` (resolved run settings and the
-loopback safety check), ``recorder`` and ``outcome`` (pure bookkeeping: per-second bins,
-merging workers, early abort, verdicts), ``locust_ext``, ``locust_args``, ``monitor`` and
-``launch`` (imported only inside Locust processes), ``process`` (the child-process
-runner) and ``plugin`` (pytest items; its chart comes from ``report.chart``). Importing this package
-imports nothing heavy.
+The pytest side (light, never imports Locust): ``plugin`` (collects each locustfile as a
+``pytest.File`` with one item, runs it), ``settings`` (resolved run settings, the loopback
+safety check), ``options`` (option value parsers), ``process`` (the child-process runner),
+``terminal`` (start, progress and failure lines) and ``result`` (the typed result both sides
+share). Pure bookkeeping, testable without Locust: ``recorder`` (per-second bins, service
+and corrected latencies), ``merge`` (workers' snapshots added up), ``arrivals`` (the open
+model's clock), ``outcome`` (early abort, falling behind, the verdict) and ``conclude`` (the
+end of a run). Inside Locust processes only: ``locust_ext`` (the extension's listeners),
+``open_model`` (arrivals on pooled users), ``supervise`` (watching a run), ``monitor`` (CPU
+and event-loop lag), ``locust_args`` and ``launch``;
+``opsgate_locust`` is the extension as a file for plain ``locust -f``. Importing this
+package imports nothing heavy.
 """

@@ -1,24 +1,24 @@
 """The opsgate Locust extension: exact-percentile SLOs enforced inside Locust itself.
 
-Import it from a locustfile (``import pytest_opsgate.gates.load.locust_ext``) or run Locust
-through ``python -m pytest_opsgate.gates.load.launch``; the pytest load gate does the latter.
-Imported only inside Locust processes: it imports locust, which monkey-patches the
-process with gevent.
+Load it from a locustfile (``import pytest_opsgate.gates.load.locust_ext``), as an extra
+locustfile (``locust -f locustfile.py,$(python -m pytest_opsgate.gates.load.opsgate_locust)``)
+or run Locust through ``python -m pytest_opsgate.gates.load.launch``; the pytest load gate
+does the last. Imported only inside Locust processes: it imports locust, which
+monkey-patches the process with gevent.
 
-Every process that runs users records each request (see :mod:`.recorder`); workers send
+Every process that runs users records each request (:mod:`.recorder`); workers send
 cumulative snapshots to the master with each stats report. The master (or the local
-runner) merges them, evaluates the SLOs every second, stops the load early when going on
-is pointless (see :class:`.outcome.AbortWatch`, a saturated generator, a lost worker, a
-dead target), and at the end prints the SLO table, writes the JSON result
-(``--opsgate-result``) and sets Locust's exit code: 0 pass, 1 SLO failed, 11 could not
-measure. SLOs come from ``--opsgate-slo`` (repeatable) and a module-level ``SLOS`` list in
-the locustfile.
+runner) merges them and watches the run (:mod:`.supervise`); at the end it judges the SLOs
+by the gate's decision table (:mod:`.conclude`), prints the SLO table, writes the typed
+result (``--opsgate-result``, :class:`.result.LoadResult`) and sets Locust's exit code:
+0 pass, 1 SLO failed, 2 interrupted, 11 could not measure. SLOs come from ``--opsgate-slo``
+(repeatable) and a module-level ``SLOS`` list in the locustfile.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import sys
 import time
@@ -31,30 +31,41 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from ...report.files import write_atomic
 from ...settings import strip_credentials
-from ...slo.evaluate import (
-    SLOSyntaxError,
-    evaluate_all,
-    format_slo_table,
-    parse_duration,
-    parse_slo,
-)
+from ...slo.evaluate import SLOSyntaxError, parse_duration, parse_slo
+from .conclude import Ending, build_result, ended_early, judge, summary_text, with_reason
+from .early import EarlyJudge
 from .locust_args import add_arguments, locustfile_slos
+from .merge import SnapshotMerger
 from .monitor import CpuMonitor
-from .outcome import (
-    AbortWatch,
-    Health,
-    SnapshotMerger,
-    decide_load,
-    distrusted,
-    endpoint_rows,
-    judged_slos,
+from .open_model import (
+    BEHIND_LIMIT,
+    DRAIN_S,
+    LATE_TOLERANCE_S,
+    UNANSWERED_SCOPE,
+    OpenModel,
+    OpenSettings,
+    open_settings,
+    worker_plan,
 )
+from .outcome import AbortWatch, Health, behind_reason, decide_load, judged_slos
 from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
+from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
+from .supervise import Supervisor
 
 logger = logging.getLogger("opsgate")
 
-RESULT_FORMAT = "opsgate-load-result/1"
 REPORT_KEY = "opsgate"
+_MODEL_COUNTS = (
+    "scheduled",
+    "started",
+    "late_generator",
+    "late_cap",
+    "missed",
+    "missed_cap",
+    "unanswered",
+    "peak_inflight",
+    "users",
+)
 _INSTALLED = "_opsgate_extension"
 STOP_MESSAGE = "opsgate_stop"
 FINAL_MESSAGE = "opsgate_final"
@@ -62,12 +73,8 @@ FINAL_MESSAGE = "opsgate_final"
 FINAL_REPORT_WAIT_S = 5.0
 
 
-def _duration(text: str) -> float:
-    return parse_duration(str(text))
-
-
 class OpsgateExtension:
-    """State of the extension in one Locust process."""
+    """State of the extension in one Locust process, and its event listeners."""
 
     def __init__(self) -> None:
         self.environment: Any = None
@@ -78,18 +85,34 @@ class OpsgateExtension:
         self.merger = SnapshotMerger()
         self.cpu: CpuMonitor | None = None
         self.slos: list[Any] = []
+        self.min_samples = 1
         self.watch: AbortWatch | None = None
+        self.early: EarlyJudge | None = None
         self.health = Health()
-        self.abort: dict[str, Any] | None = None
+        self.abort: StopRecord | None = None
         self.started: float | None = None
         self.started_wall: float | None = None
         self.stopped: float | None = None
         self.peak_users = 0
         self.workers_seen: set[str] = set()
         self.expected_workers = 0
-        self.result: dict[str, Any] | None = None
-        self.results: list[Any] = []
-        self._progress: Any = None
+        self.result: LoadResult | None = None
+        self.progress: Any = None
+        self.supervisor = Supervisor(self)
+        self.open_settings: OpenSettings | None = None  # the open model (master, local)
+        self.open: OpenModel | None = None  # this process's arrivals (local, worker)
+        self._stop_requested = False
+
+    # ---- options
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """A parsed Locust option (ours are ``opsgate_*``), or ``default``."""
+        options = getattr(self.environment, "parsed_options", None) or self.options
+        return getattr(options, name, default) if options is not None else default
+
+    def duration_option(self, name: str, default: str) -> float:
+        """A duration option in seconds."""
+        return parse_duration(str(self.option(name, default) or default))
 
     # ---- setup
 
@@ -120,50 +143,99 @@ class OpsgateExtension:
             logger.error("%s", self.health.config_error)
             self.finish()
             raise SystemExit(self.exit_code()) from None
-        if self._option("opsgate_progress"):
-            self._progress = open(self._option("opsgate_progress"), "a", buffering=1)  # noqa: SIM115
+        progress = self.option("opsgate_progress")
+        if progress:
+            self.progress = open(progress, "a", buffering=1)  # noqa: SIM115
         # Quitting listeners run newest first: this one sees the test before the master's
         # own listener stops it, so a signal (quitting while running) can be told apart.
         environment.events.quitting.add_listener(self._on_quitting_begins)
-        gevent.spawn(self._coordinate)
+        gevent.spawn(self.supervisor.run)
         if self.role == "master":
             runner.register_message(FINAL_MESSAGE, self._on_final_snapshot)
-            self.expected_workers = int(self._option("expect_workers", 0) or 0)
-            gevent.spawn(self._wait_for_workers)
+            self.expected_workers = int(self.option("expect_workers", 0) or 0)
+            gevent.spawn(self.supervisor.wait_for_workers)
         parent = os.environ.get("OPSGATE_PARENT_PID")
         if parent and os.environ.get("OPSGATE_ROOT_PID") == str(os.getpid()):
-            gevent.spawn(self._watch_parent, int(parent))
-
-    def _option(self, name: str, default: Any = None) -> Any:
-        return getattr(self.options, name, default) if self.options is not None else default
+            gevent.spawn(self.supervisor.watch_parent, int(parent))
 
     def _configure(self) -> None:
-        texts = [*(self._option("opsgate_slo") or []), *locustfile_slos(self.environment)]
+        texts = [*(self.option("opsgate_slo") or []), *locustfile_slos(self.environment)]
         slos = [parse_slo(text) for text in texts]
-        default = not self._option("opsgate_no_default_slo", False)
+        default = not self.option("opsgate_no_default_slo", False)
         self.slos = judged_slos(list(dict.fromkeys(slos)), default_guard=default)
-        self.recorder.warmup_s = _duration(self._option("opsgate_warmup", "0") or "0")
-        self.watch = AbortWatch(
+        self.min_samples = int(self.option("opsgate_min_samples", 1) or 1)
+        self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        self.watch = AbortWatch(self.slos, min_samples=self.min_samples)
+        self.early = EarlyJudge(
             self.slos,
-            min_samples=int(self._option("opsgate_min_samples", 1) or 1),
-            grace_s=_duration(self._option("opsgate_abort_grace", "5s") or "5s"),
+            min_samples=self.min_samples,
+            early_pass=bool(self.option("opsgate_early_pass", False)),
         )
+        self.open_settings = open_settings(self.option, self.environment)
+        if self.open_settings is not None:
+            self._configure_open(self.open_settings)
+
+    def _configure_open(self, settings: OpenSettings) -> None:
+        """Arrivals replace Locust's users; stages without --run-time set it."""
+        options = self.environment.parsed_options
+        if options is None:
+            return
+        if getattr(options, "num_users", None):
+            logger.info("opsgate: open model, so -u %s is ignored", options.num_users)
+        options.num_users = 0
+        stages_s = settings.schedule.stages_s
+        if stages_s and not getattr(options, "run_time", None):
+            options.run_time = max(1, math.ceil(stages_s))
+        self.recorder.corrected = True
 
     # ---- events
 
     def on_test_start(self, environment: Any, **_kw: Any) -> None:
-        if self.role == "worker":
-            self.recorder.warmup_s = _duration(self._worker_option("opsgate_warmup", "0"))
+        # Custom arguments reach a worker with each spawn message, after init.
+        self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        self._start_open()
         self.recorder.reset()
         self.merger = SnapshotMerger()
         self.started = time.monotonic()
         self.started_wall = time.time()
         self.stopped = None
+        if self.open is not None:
+            self.open.start()
 
-    def _worker_option(self, name: str, default: str) -> str:
-        # Custom arguments reach a worker with each spawn message, after init.
-        options = getattr(self.environment, "parsed_options", None)
-        return str(getattr(options, name, default) or default)
+    def _start_open(self) -> None:
+        """Plan this process's arrivals: all of them (local), or a worker's share."""
+        settings = self.open_settings
+        run_time = self.option("run_time")
+        if self.role == "master" and settings is not None:
+            runner = self.runner
+            workers = [node.id for node in runner.clients.ready + runner.clients.running]
+            workers += [node.id for node in runner.clients.spawning]
+            plans = settings.worker_plans(sorted(set(workers)), run_time)
+            # Custom options travel to the workers with each spawn job.
+            self.environment.parsed_options.opsgate_open_plan = plans
+            return
+        plan = None
+        if self.role == "local" and settings is not None:
+            plan = settings.plan(run_time)
+        elif self.role == "worker":
+            text = self.option("opsgate_open_plan")
+            if text:
+                plan = worker_plan(text, self.runner.client_id)
+                self.recorder.corrected = True
+                if plan is None:
+                    logger.warning("opsgate: this worker has no share of the open model's plan")
+        if plan is not None:
+            self.open = OpenModel(self.environment, plan, self._record_unanswered)
+
+    def _record_unanswered(self, waited_ms: float) -> None:
+        self.recorder.record(
+            "",
+            UNANSWERED_SCOPE,
+            None,
+            False,
+            error=f"no answer within the run and its {DRAIN_S:g} s drain",
+            corrected_ms=waited_ms,
+        )
 
     def on_request(
         self,
@@ -174,9 +246,30 @@ class OpsgateExtension:
         response: Any = None,
         **_kw: Any,
     ) -> None:
-        if exception is None:
-            self.recorder.record(request_type, name, response_time, True)
+        # Every request passes here: no keyword arguments and no lookups on the fast path.
+        if self.open is None:
+            if exception is None:
+                self.recorder.record(request_type, name, response_time, True)
+                return
+            self._record_failure(request_type, name, response_time, exception, response, None)
             return
+        corrected = None
+        if response_time is not None:
+            corrected = response_time + self.open.lateness_ms.get(gevent.getcurrent(), 0.0)
+        if exception is None:
+            self.recorder.record(request_type, name, response_time, True, corrected_ms=corrected)
+            return
+        self._record_failure(request_type, name, response_time, exception, response, corrected)
+
+    def _record_failure(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        exception: Any,
+        response: Any,
+        corrected: float | None,
+    ) -> None:
         self.recorder.record(
             request_type,
             name,
@@ -184,20 +277,33 @@ class OpsgateExtension:
             False,
             error=error_text(exception),
             transport_error=transport_failure(exception, response),
+            corrected_ms=corrected,
         )
 
     def on_test_stopping(self, environment: Any, **_kw: Any) -> None:
+        # Arrivals in flight get a drain to answer, unless a signal stops the run.
+        drain = self._stop_requested if self.role == "worker" else not self.health.interrupted
+        self.stop_arrivals(drain=drain)
         if self.role != "master" or self.health.interrupted or not self.workers_seen:
             return
         # Stop the workers' users first and collect their final snapshots, so the merged
         # counts are complete before Locust's master quits.
         self.runner.send_message(STOP_MESSAGE)
-        deadline = time.monotonic() + FINAL_REPORT_WAIT_S
+        wait = FINAL_REPORT_WAIT_S + (DRAIN_S if self.open_settings is not None else 0.0)
+        deadline = time.monotonic() + wait
         while self.merger.not_final() and time.monotonic() < deadline:
             gevent.sleep(0.05)
 
     def _on_stop_request(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        self._stop_requested = True
+        # Before runner.stop(), whose stack inspection holds the loop for a while.
+        self.stop_arrivals(drain=True)
         self.runner.stop()
+
+    def stop_arrivals(self, *, drain: bool) -> None:
+        """The open model: no more arrivals; those in flight may drain."""
+        if self.open is not None:
+            self.open.stop(drain=drain)
 
     def _on_final_snapshot(self, environment: Any, msg: Any, **_kw: Any) -> None:
         self.workers_seen.add(msg.node_id)
@@ -208,12 +314,19 @@ class OpsgateExtension:
             self.stopped = time.monotonic()
         self.recorder.finish()
         if self.role == "worker" and self.started is not None:
-            extra = {"cpu": self.cpu.to_dict() if self.cpu else {}}
-            self.runner.send_message(FINAL_MESSAGE, self.recorder.snapshot(final=True, extra=extra))
+            self.runner.send_message(FINAL_MESSAGE, self._snapshot(final=True))
+
+    def _snapshot(
+        self, now: float | None = None, *, final: bool, plain: bool = True
+    ) -> dict[str, Any]:
+        extra = {
+            "cpu": self.cpu.to_dict() if self.cpu else {},
+            "open": self.open.figures(now) if self.open is not None else None,
+        }
+        return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-        extra = {"cpu": self.cpu.to_dict() if self.cpu else {}}
-        data[REPORT_KEY] = self.recorder.snapshot(final=self.stopped is not None, extra=extra)
+        data[REPORT_KEY] = self._snapshot(final=self.stopped is not None)
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         self.workers_seen.add(client_id)
@@ -235,160 +348,41 @@ class OpsgateExtension:
 
     def on_quit(self, exit_code: int = 0, **_kw: Any) -> None:
         if self.role != "worker" and self.result is not None:
-            sys.stdout.write(self.summary_text() + "\n")
+            sys.stdout.write(summary_text(self.result) + "\n")
             sys.stdout.flush()
 
-    # ---- coordination (local runner or master)
+    # ---- merging (local runner or master)
 
-    def _coordinate(self) -> None:
-        while True:
-            gevent.sleep(1.0)
-            runner = self.runner
-            if self.started is None or self.stopped is not None or runner is None:
-                continue
-            if runner.state not in ("spawning", "running"):
-                continue
-            now = time.monotonic()
-            self._collect(now, final=False)
-            reason, kind = self._abort_reason(now)
-            self._write_progress(now)
-            if reason:
-                self.abort = {"kind": kind, "reason": reason, "at_s": round(now - self.started, 3)}
-                logger.error("opsgate: stopping the load early: %s", reason)
-                gevent.spawn(runner.quit)
-                return
-
-    def _collect(self, now: float, *, final: bool) -> None:
+    def collect(self, now: float, *, final: bool) -> None:
+        """Bring the local runner's own requests into the merger; note the peak of users."""
         if self.role == "local":
-            extra = {"cpu": self.cpu.to_dict() if self.cpu else {}}
-            self.merger.add("local", self.recorder.snapshot(now, final=final, extra=extra))
+            self.merger.add("local", self._snapshot(now, final=final, plain=False))
         users = int(getattr(self.runner, "user_count", 0) or 0)
+        figures = self.merger.open_figures()
+        if figures is not None:
+            users = int(figures.get("inflight", 0))
         self.peak_users = max(self.peak_users, users)
 
-    def _remaining(self, now: float) -> float | None:
-        run_time = self._option("run_time")
-        if not run_time or self.started is None:
-            return None
-        return max(0.0, float(run_time) - (now - self.started))
+    @property
+    def judges_corrected(self) -> bool:
+        """True when SLOs read the open model's latencies from the intended start."""
+        return self.open_settings is not None and self.open_settings.judged == "corrected"
 
-    def _abort_reason(self, now: float) -> tuple[str | None, str]:
-        # Saturation is judged at the end (ERROR) but does not stop the load: the run's
-        # figures are still worth reading, and throughput benchmarks saturate on purpose.
-        workers = self._worker_problem()
-        if workers:
-            self.health.workers = workers
-            return workers, "worker_lost"
-        down = self.merger.target_down(at_end=False)
-        if down is not None:
-            self.health.target_down = down
-            return f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}", "target"
-        assert self.watch is not None
-        assert self.started is not None
-        reason = self.watch.check(self.merger.store(), now - self.started, self._remaining(now))
-        if reason:
-            # A hopeless error rate of a target that only refuses is its death: say so.
-            down = self.merger.target_down(at_end=True)
-            if down is not None:
-                self.health.target_down = down
-                return (
-                    f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}",
-                    "target",
-                )
-        return reason, "slo"
-
-    def _saturation(self) -> str | None:
-        where = list(self.merger.saturated())
-        if self.cpu is not None and self.cpu.saturated and self.role == "master":
-            where.append("master")
-        runner = self.runner
-        if getattr(runner, "cpu_warning_emitted", False) or getattr(
-            runner, "worker_cpu_warning_emitted", False
-        ):
-            where.append("locust cpu warning")
-        if not where:
-            return None
-        label = "" if where == ["local"] else f" ({', '.join(sorted(set(where)))})"
-        details = [s.get("cpu", {}).get("reason", "") for s in self.merger.latest.values()]
-        if self.cpu is not None and self.cpu.reason:
-            details.append(self.cpu.reason)
-        detail = next((text for text in details if text), f"max CPU {self.max_cpu():.0f}%")
-        return (
-            f"load generator saturated{label}: {detail}, so its latencies are not "
-            "trustworthy; run fewer users per process or distributed (--gate-load-workers)"
+    def model_figures(self) -> ModelFigures:
+        """The load model of the run and, for the open model, its arrival counts."""
+        settings = self.open_settings
+        if settings is None:
+            return ModelFigures()
+        figures = self.merger.open_figures() or {}
+        schedule = settings.schedule
+        return ModelFigures(
+            kind="open",
+            judged="corrected" if self.judges_corrected else "service",
+            rate=schedule.start_rate or None,
+            stages=[[stage.duration_s, stage.target] for stage in schedule.stages],
+            max_inflight=settings.max_inflight,
+            **{k: int(v) for k, v in figures.items() if k in _MODEL_COUNTS},
         )
-
-    def max_cpu(self) -> float:
-        """The highest CPU percentage any generator process reported."""
-        own = self.cpu.max_percent if self.cpu is not None else 0.0
-        return max(own, self.merger.max_cpu())
-
-    def max_lag_ms(self) -> float:
-        """The worst mean event-loop lag any generator process reported."""
-        own = self.cpu.max_lag_ms if self.cpu is not None else 0.0
-        lags = [float(s.get("cpu", {}).get("max_lag_ms", 0.0)) for s in self.merger.latest.values()]
-        return max([own, *lags])
-
-    def _worker_problem(self) -> str | None:
-        if self.role != "master":
-            return None
-        clients = self.runner.clients
-        missing = [node.id for node in clients.missing]
-        if missing:
-            return (
-                f"load worker {', '.join(missing)} stopped sending heartbeats; the remaining "
-                "workers were stopped, results are incomplete"
-            )
-        if self.merger.without_extension:
-            names = ", ".join(sorted(self.merger.without_extension))
-            return (
-                f"load worker {names} reports without the opsgate extension; install "
-                "pytest-opsgate on the workers and import pytest_opsgate.gates.load.locust_ext"
-            )
-        return None
-
-    def _wait_for_workers(self) -> None:
-        wait_s = _duration(self._option("opsgate_workers_wait", "60s") or "60s")
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if self.started is not None:
-                return
-            gevent.sleep(0.25)
-        if self.started is not None:
-            return
-        connected = len(self.runner.clients.ready) + len(self.runner.clients.running)
-        self.health.workers = (
-            f"expected {self.expected_workers} load worker(s), {connected} connected within "
-            f"{wait_s:g} s; start them with locust --worker --master-host=<this host>"
-        )
-        logger.error("opsgate: %s", self.health.workers)
-        self.finish()
-        self.environment.process_exit_code = self.exit_code()
-        # SystemExit in a greenlet is re-raised in the main greenlet: the process exits.
-        raise SystemExit(self.exit_code())
-
-    def _watch_parent(self, parent: int) -> None:
-        while True:
-            gevent.sleep(1.0)
-            if os.getppid() != parent:
-                logger.error("opsgate: the pytest process is gone; stopping the load")
-                self.health.interrupted = "the pytest process that started Locust is gone"
-                gevent.spawn(self.runner.quit)
-                return
-
-    def _write_progress(self, now: float) -> None:
-        if self._progress is None or self.started is None:
-            return
-        stats = self.runner.stats.total
-        line = {
-            "t": round(now - self.started, 2),
-            "users": int(getattr(self.runner, "user_count", 0) or 0),
-            "rps": self.merger.recent_rps(),
-            "requests": int(stats.num_requests),
-            "failures": int(stats.num_failures),
-            "p95": self.merger.recent_percentile(95.0),
-            "workers": len(self.workers_seen) if self.role == "master" else None,
-        }
-        self._progress.write(json.dumps(line) + "\n")
 
     # ---- result
 
@@ -397,143 +391,97 @@ class OpsgateExtension:
         if self.result is not None:
             return
         now = time.monotonic()
-        if self.started is not None and self.role == "local":
-            self._collect(now, final=True)
-        store = self.merger.store()
-        if self.started is not None and self.role == "master":
-            saturated = self._saturation()
-            if saturated:
-                self.health.saturated = saturated
-            self.health.workers = self.health.workers or self._worker_problem()
-        elif self.started is not None:
-            self.health.saturated = self.health.saturated or self._saturation()
-        if self.health.target_down is None:
-            self.health.target_down = self.merger.target_down(at_end=True)
-        if self.role == "master" and self.started is not None and not self.health.interrupted:
-            self.health.late_workers = self.merger.not_final()
-        self.health.started = self.started is not None
-        self.health.ended_early = self._ended_early(now)
-        results = evaluate_all(
-            self.slos, store, min_samples=self.watch.min_samples if self.watch else 1
+        started = self.started is not None
+        if started and self.role == "local":
+            self.collect(now, final=True)
+        health = self.health
+        store = self.merger.store(corrected=self.judges_corrected)
+        if self.open_settings is not None:
+            health.behind, health.behind_generator = behind_reason(
+                self.merger.open_figures(),
+                self.open_settings.max_inflight,
+                tolerance_s=LATE_TOLERANCE_S,
+                limit=BEHIND_LIMIT,
+            )
+        if started:
+            health.saturated = health.saturated or self.supervisor.saturation()
+        if started and self.role == "master":
+            health.workers = health.workers or self.supervisor.worker_problem()
+        if health.target_down is None:
+            health.target_down = self.merger.target_down(at_end=True)
+        if self.role == "master" and started and not health.interrupted:
+            health.late_workers = self.merger.not_final()
+        health.started = started
+        run_time = self.option("run_time")
+        ran = None if self.started is None else (self.stopped or now) - self.started
+        health.ended_early = ended_early(
+            run_time_s=float(run_time) if run_time else None,
+            ran_s=ran,
+            abort=self.abort,
+            health=health,
         )
-        if self.health.saturated:
-            results = distrusted(results, "the load generator was saturated")
-        self.results = results
+        results = self._annotated(judge(self.slos, store, health, self.min_samples))
         requests_total = self.merger.requests_total()
-        decision = decide_load(results, self.health, requests_total)
-        verdict = decision.verdict.value.lower()
-        reasons = list(decision.reasons)
-        self.result = self._result_dict(
-            store, results, verdict, int(decision.exit_code), reasons, now
+        decision = decide_load(results, health, requests_total)
+        host = getattr(self.environment, "host", None)
+        master = self.role == "master"
+        ending = Ending(
+            locust_version=locust.__version__,
+            role=self.role,
+            host=strip_credentials(host) if host else None,
+            started=self.started,
+            started_wall=self.started_wall,
+            stopped=self.stopped,
+            now=now,
+            run_time_s=run_time,
+            warmup_s=self.recorder.warmup_bins,
+            users=None if self.open_settings is not None else self.option("num_users"),
+            peak_users=self.peak_users,
+            abort=self.abort,
+            cpu=CpuFigures(
+                saturated=health.saturated is not None,
+                max_percent=self.supervisor.max_cpu(),
+                max_lag_ms=self.supervisor.max_lag_ms(),
+            ),
+            workers=WorkerFigures(
+                expected=self.expected_workers,
+                seen=sorted(self.workers_seen),
+                requests=self.merger.worker_requests() if master else {},
+                late=self.merger.not_final() if master else [],
+            ),
+            model=self.model_figures(),
+            requests_total=requests_total,
+            errors=self.merger.errors(),
+            timeline=self.merger.timeline(),
         )
-        path = self._option("opsgate_result")
+        both = (
+            (self.merger.store(), self.merger.store(corrected=True))
+            if self.open_settings is not None
+            else None
+        )
+        self.result = build_result(ending, store, results, health, decision, both=both)
+        path = self.option("opsgate_result")
         if path:
-            write_atomic(Path(path), json.dumps(self.result, indent=2, default=str))
+            write_atomic(Path(path), self.result.to_json())
 
-    def _ended_early(self, now: float) -> str | None:
-        """Why the run is shorter than its run time, unless the gate's own rule stopped it."""
-        run_time = self._option("run_time")
-        if not run_time or self.started is None or self.abort is not None:
-            return None
-        if self.health.interrupted or self.health.config_error or self.health.workers:
-            return None
-        ran = (self.stopped or now) - self.started
-        if ran >= float(run_time) - max(1.0, 0.02 * float(run_time)):
-            return None
-        return (
-            f"the load stopped after {ran:.1f} s of its {float(run_time):g} s run time, not by "
-            "the gate's abort rule (a locustfile that stopped the runner, or every user "
-            "stopping?); a partial run is never judged"
-        )
+    def _annotated(self, results: list[Any]) -> list[Any]:
+        """Say in the SLO rows what the early decisions found, when they stopped the run."""
+        early = self.early
+        if early is None or self.abort is None:
+            return results
+        notes = dict(early.secured) if self.abort.kind == "early_pass" else {}
+        if self.health.lost and early.lost_slo:
+            notes = {early.lost_slo: f"lost early: {self.health.lost}"}
+        else:
+            notes = {text: f"held early: {why}" for text, why in notes.items()}
+        return [
+            with_reason(result, notes[result.slo.text]) if result.slo.text in notes else result
+            for result in results
+        ]
 
     def exit_code(self) -> int:
         """0 pass, 1 fail, 2 aborted, 11 error (the result must be final)."""
-        return int(self.result["exit_code"]) if self.result else 11
-
-    def _result_dict(
-        self,
-        store: Any,
-        results: list[Any],
-        verdict: str,
-        code: int,
-        reasons: list[str],
-        now: float,
-    ) -> dict[str, Any]:
-        if self.health.interrupted:
-            status = "interrupted"
-        elif self.abort is not None:
-            status = "aborted"
-        elif self.started is None:
-            status = "not_started"
-        else:
-            status = "completed"
-        end = self.stopped or now
-        host = getattr(self.environment, "host", None)
-        down = self.health.target_down
-        if down is not None and self.started_wall is not None:
-            down = {**down, "at_wall": self.started_wall + float(down["at_s"])}
-        return {
-            "format": RESULT_FORMAT,
-            "locust_version": locust.__version__,
-            "role": self.role,
-            "host": strip_credentials(host) if host else None,
-            "status": status,
-            "verdict": verdict,
-            "exit_code": code,
-            "error_kind": self._error_kind(verdict),
-            "reasons": reasons,
-            "started_wall": self.started_wall,
-            "duration_s": round(end - self.started, 3) if self.started is not None else 0.0,
-            "run_time_s": self._option("run_time"),
-            "warmup_s": self.recorder.warmup_bins,
-            "window_s": store.total().window_s,
-            "users": self._option("num_users"),
-            "peak_users": self.peak_users,
-            "abort": self.abort,
-            "target_down": down,
-            "cpu": {
-                "saturated": self.health.saturated is not None,
-                "max_percent": self.max_cpu(),
-                "max_lag_ms": self.max_lag_ms(),
-            },
-            "workers": {
-                "expected": self.expected_workers,
-                "seen": sorted(self.workers_seen),
-                "requests": self.merger.worker_requests() if self.role == "master" else {},
-                "late": self.merger.not_final() if self.role == "master" else [],
-            },
-            "requests_total": self.merger.requests_total(),
-            "slos": [result.to_dict() for result in results],
-            "endpoints": endpoint_rows(store),
-            "errors": self.merger.errors(),
-            "timeline": self.merger.timeline(),
-            "metrics": store.to_dict(),
-        }
-
-    def _error_kind(self, verdict: str) -> str | None:
-        """Why the verdict is an error: configuration, saturation, workers or samples."""
-        if verdict != "error":
-            return None
-        if self.health.config_error:
-            return "configuration"
-        if self.health.saturated:
-            return "saturation"
-        if self.health.workers or self.health.late_workers:
-            return "workers"
-        if self.health.ended_early:
-            return "ended_early"
-        return "samples"
-
-    def summary_text(self) -> str:
-        """The verdict and SLO table as printed at the end of a Locust run."""
-        assert self.result is not None
-        lines = [f"opsgate: load verdict {self.result['verdict'].upper()}"]
-        if self.results:
-            lines.append(format_slo_table(self.results))
-        lines.extend(f"opsgate: {reason}" for reason in self.result["reasons"])
-        if self.abort is not None:
-            lines.append(f"opsgate: stopped early at t={self.abort['at_s']:.1f} s")
-        return "\n".join(lines)
+        return self.result.exit_code if self.result else 11
 
 
 def install(events: Any = None) -> OpsgateExtension:

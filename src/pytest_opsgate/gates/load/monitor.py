@@ -35,6 +35,7 @@ class CpuMonitor:
     def __init__(self) -> None:
         self.max_percent = 0.0
         self.max_lag_ms = 0.0
+        self.samples = 0
         self.busy_streak = 0
         self.saturated = False
         self.reason = ""
@@ -59,6 +60,7 @@ class CpuMonitor:
 
     def sample(self, percent: float, lag_ms: float = 0.0) -> None:
         """Take one reading: CPU percent and mean loop lag over the last interval."""
+        self.samples += 1
         self.max_percent = max(self.max_percent, percent)
         self.max_lag_ms = max(self.max_lag_ms, lag_ms)
         busy = percent > CPU_WARNING_THRESHOLD or lag_ms > LAG_LIMIT_MS
@@ -82,4 +84,11 @@ class CpuMonitor:
             "max_lag_ms": round(self.max_lag_ms, 1),
             "saturated": self.saturated,
             "reason": self.reason,
+            "samples": self.samples,
+            "busy_streak": self.busy_streak,
         }
+
+    @property
+    def vouched(self) -> bool:
+        """True once enough samples say this process is not saturated, and none is busy now."""
+        return self.samples >= CPU_BUSY_SAMPLES and self.busy_streak == 0 and not self.saturated

@@ -7,6 +7,19 @@ import argparse
 import math
 import os
 
+from .arrivals import rate_option, stages_option
+
+__all__ = [
+    "bind_address",
+    "latency_basis",
+    "positive_float",
+    "rate_option",
+    "stages_option",
+    "worker_count",
+]
+
+LATENCY_BASES = ("corrected", "service")
+
 
 def positive_float(text: str) -> float:
     """Option type for rates such as ``--gate-spawn-rate 2.5``."""
@@ -48,3 +61,14 @@ def bind_address(text: str) -> tuple[str, int]:
             f"{text!r} is not HOST:PORT; pass the address workers connect to, e.g. 0.0.0.0:5557"
         )
     return host, port
+
+
+def latency_basis(text: str) -> str:
+    """``--gate-load-latency`` type: what the open model's SLOs judge, corrected or service."""
+    value = str(text).strip().lower()
+    if value not in LATENCY_BASES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a latency; pass corrected (from the intended start, the default) "
+            "or service (from the actual send)"
+        )
+    return value

@@ -1,4 +1,4 @@
-"""From recorder snapshots to a verdict: merging workers, early abort, and the exit code.
+"""From merged measurements to a verdict: early abort, health, evidence and the exit code.
 
 Pure logic shared by the Locust extension (which decides) and tests (which check the
 rules with plain function calls). The verdict itself comes from the gate's one
@@ -11,13 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...measure.histogram import LatencyHistogram
-from ...measure.metrics import MetricsStore
-from ...slo.evaluate import OPS, evaluate_slo, resolve_stats
+from ...slo.evaluate import OPS, resolve_stats
 from ...verdict import Evidence, PhaseEvidence, SLOEvidence, decide
-from .recorder import DOWN_AFTER_S, DOWN_MIN_FAILURES
 
 if TYPE_CHECKING:
+    from ...measure.metrics import EndpointStats, MetricsStore
     from ...slo.evaluate import SLO, SLOResult
     from ...verdict import Decision
 
@@ -27,147 +25,27 @@ PROJECTION_FACTOR = 2.0
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
-class SnapshotMerger:
-    """The latest snapshot of each worker, merged on demand."""
-
-    def __init__(self) -> None:
-        self.latest: dict[str, dict[str, Any]] = {}
-        self.bins: dict[int, dict[str, list[Any]]] = {}
-        self.without_extension: set[str] = set()
-
-    def add(self, worker: str, snapshot: dict[str, Any]) -> None:
-        """Keep ``snapshot`` as ``worker``'s current state and file its timeline bins."""
-        self.latest[worker] = snapshot
-        for entry in snapshot.get("bins", []):
-            self.bins.setdefault(int(entry[0]), {})[worker] = entry
-
-    def store(self) -> MetricsStore:
-        """Every worker's measured requests in one store (histograms added)."""
-        merged = MetricsStore()
-        for snapshot in self.latest.values():
-            merged.merge(MetricsStore.from_dict(snapshot.get("store", {})))
-        return merged
-
-    def worker_requests(self) -> dict[str, int]:
-        """Requests each worker sent, warmup included."""
-        return {worker: int(s.get("requests_total", 0)) for worker, s in self.latest.items()}
-
-    def requests_total(self) -> int:
-        """Requests sent by all workers, warmup included."""
-        return sum(self.worker_requests().values())
-
-    def saturated(self) -> list[str]:
-        """Workers whose own CPU monitor reported saturation."""
-        return sorted(w for w, s in self.latest.items() if s.get("cpu", {}).get("saturated"))
-
-    def max_cpu(self) -> float:
-        """The highest CPU percentage any worker reported."""
-        return max(
-            (float(s.get("cpu", {}).get("max", 0.0)) for s in self.latest.values()), default=0.0
-        )
-
-    def not_final(self) -> list[str]:
-        """Workers whose last report came before they stopped."""
-        return sorted(w for w, s in self.latest.items() if not s.get("final"))
-
-    def target_down(self, *, at_end: bool) -> dict[str, Any] | None:
-        """When every worker sees only transport errors: since when, and the first error."""
-        if not self.latest:
-            return None
-        states = [s.get("transport", {}) for s in self.latest.values() if s.get("requests_total")]
-        if not states or any(st.get("down_since_s") is None for st in states):
-            return None
-        count = sum(int(st.get("down_count", 0)) for st in states)
-        if count < DOWN_MIN_FAILURES:
-            return None
-        since = min(float(st["down_since_s"]) for st in states)
-        if not at_end:
-            elapsed = min(float(s.get("elapsed_s", 0.0)) for s in self.latest.values())
-            if elapsed - since < DOWN_AFTER_S:
-                return None
-        first = min(states, key=lambda st: float(st["down_since_s"]))
-        last_ok = [float(st["last_ok_s"]) for st in states if st.get("last_ok_s") is not None]
-        return {
-            "at_s": round(since, 3),
-            "failures": count,
-            "error": str(first.get("down_error", "")),
-            "last_success_s": round(max(last_ok), 3) if last_ok else None,
-        }
-
-    def errors(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The most frequent failure messages over all workers."""
-        counts: dict[tuple[str, str], int] = {}
-        for snapshot in self.latest.values():
-            for scope, error, count in snapshot.get("errors", []):
-                counts[(scope, error)] = counts.get((scope, error), 0) + int(count)
-        ranked = sorted(counts.items(), key=lambda item: -item[1])[:limit]
-        return [{"scope": s, "error": e, "count": c} for (s, e), c in ranked]
-
-    def timeline(self) -> list[dict[str, Any]]:
-        """Per-second requests, failures and latency percentiles, all workers merged."""
-        points = []
-        for index in sorted(self.bins):
-            hist = LatencyHistogram()
-            requests = failures = 0
-            for _index, n, f, encoded in self.bins[index].values():
-                requests += int(n)
-                failures += int(f)
-                hist.merge(LatencyHistogram.decode(encoded))
-            point: dict[str, Any] = {"t": index, "requests": requests, "failures": failures}
-            for p in (50.0, 95.0, 99.0):
-                point[f"p{p:g}"] = hist.percentile(p) if hist.count else None
-            points.append(point)
-        return points
-
-    def recent_rps(self, seconds: int = 3) -> float | None:
-        """Requests per second over the last few complete seconds, for progress lines."""
-        if not self.bins:
-            return None
-        recent = sorted(self.bins)[-seconds:]
-        total = sum(int(entry[1]) for index in recent for entry in self.bins[index].values())
-        return total / len(recent)
-
-    def recent_percentile(self, p: float, seconds: int = 3) -> float | None:
-        """The p-th percentile over the last few complete seconds, for progress lines."""
-        if not self.bins:
-            return None
-        hist = LatencyHistogram()
-        for index in sorted(self.bins)[-seconds:]:
-            for entry in self.bins[index].values():
-                hist.merge(LatencyHistogram.decode(entry[3]))
-        return hist.percentile(p) if hist.count else None
-
-
 @dataclass
 class AbortWatch:
-    """Decides, while the load runs, that going on is pointless (see :meth:`check`)."""
+    """Decides, while the load runs, that an error-rate budget can no longer be met."""
 
     slos: list[SLO]
     min_samples: int = 1
-    grace_s: float = 5.0
-    broken_since: dict[int, float] = field(default_factory=dict)
 
     def check(self, store: MetricsStore, now_s: float, remaining_s: float | None) -> str | None:
         """A reason to stop now, or None.
 
-        Two rules: an error-rate budget that cannot be met even if every request still to
-        come succeeds (at up to twice the current rate for the rest of the run), and an SLO
-        marked ``[abort]`` that has stayed broken for the grace period.
+        An error-rate budget that cannot be met even if every request still to come
+        succeeds (at up to twice the current rate for the rest of the run). The statistical
+        early decisions, which need no projection, are :class:`.early.EarlyJudge`'s.
         """
-        for index, slo in enumerate(self.slos):
-            if slo.statistic == "error_rate" and slo.op in ("<", "<=") and remaining_s is not None:
+        if remaining_s is None:
+            return None
+        for slo in self.slos:
+            if slo.statistic == "error_rate" and slo.op in ("<", "<="):
                 reason = self._hopeless_error_rate(slo, store, remaining_s)
                 if reason:
                     return reason
-            if not slo.abort:
-                continue
-            result = evaluate_slo(slo, store, min_samples=self.min_samples)
-            if result.verdict != "failed":
-                self.broken_since.pop(index, None)
-                continue
-            since = self.broken_since.setdefault(index, now_s)
-            if now_s - since >= self.grace_s:
-                return f"{slo.text!r} broken for {now_s - since:.1f} s: {result.reason}"
         return None
 
     def _hopeless_error_rate(self, slo: SLO, store: MetricsStore, remaining_s: float) -> str:
@@ -198,7 +76,55 @@ class Health:
     target_down: dict[str, Any] | None = None
     interrupted: str | None = None  # the signal that stopped the run, in words
     ended_early: str | None = None  # the run stopped before its run time, not by the gate
+    behind: str | None = None  # the open model's generator fell behind its schedule
+    lost: str | None = None  # an SLO the early decisions found lost (the run stopped)
+    behind_generator: bool = False  # ...because of the generator itself, not a full cap
     started: bool = True
+
+    @property
+    def untrusted(self) -> str | None:
+        """Why latency failures measured by this generator are not trusted, if they are not."""
+        if self.saturated:
+            return "the load generator was saturated"
+        if self.behind_generator:
+            return "the load generator itself started arrivals late"
+        return None
+
+
+def behind_reason(
+    figures: dict[str, Any] | None,
+    max_inflight: int,
+    *,
+    tolerance_s: float,
+    limit: float,
+) -> tuple[str | None, bool]:
+    """Did the open model's generator fall behind its schedule? The reason, and whether the
+    generator itself (not arrivals waiting for one of ``max_inflight`` slots) was late.
+
+    An arrival is behind when it started more than ``tolerance_s`` after its time, or never
+    started by the end; more than ``limit`` of the scheduled arrivals behind is an ERROR: the
+    rate was not kept, and is never silently a lower one.
+    """
+    if not figures:
+        return None, False
+    scheduled = int(figures.get("scheduled", 0))
+    late_cap = int(figures.get("late_cap", 0))
+    late_generator = int(figures.get("late_generator", 0))
+    missed = int(figures.get("missed", 0))
+    missed_cap = int(figures.get("missed_cap", 0))
+    behind = late_cap + late_generator + missed
+    if scheduled <= 0 or behind <= limit * scheduled:
+        return None, False
+    generator = late_generator + missed - missed_cap
+    text = (
+        f"the load generator fell behind by {behind / scheduled:.1%}: {behind} of {scheduled} "
+        f"scheduled arrivals started more than {tolerance_s * 1000:g} ms late or never "
+        f"({late_cap + missed_cap} waited for one of the {max_inflight} in-flight slots, "
+        f"{generator} were late because the generator itself was); the rate was not kept. "
+        "Raise --gate-load-max-inflight when a slow target holds the slots, or add workers "
+        "(--gate-load-workers) when the generator is busy"
+    )
+    return text, generator > limit * scheduled
 
 
 def distrusted(results: list[SLOResult], why: str) -> list[SLOResult]:
@@ -213,10 +139,12 @@ def distrusted(results: list[SLOResult], why: str) -> list[SLOResult]:
 
 def load_evidence(results: list[SLOResult], health: Health, requests_total: int) -> Evidence:
     """The verdict core's view of one Locust run (the extension asks ``decide`` with it)."""
-    if health.saturated:
-        results = distrusted(results, "the load generator was saturated")
+    if health.untrusted:
+        results = distrusted(results, health.untrusted)
     errors = [
-        text for text in (health.config_error, health.saturated, health.workers) if text is not None
+        text
+        for text in (health.config_error, health.saturated, health.workers, health.behind)
+        if text is not None
     ]
     if health.late_workers:
         errors.append(
@@ -227,7 +155,10 @@ def load_evidence(results: list[SLOResult], health: Health, requests_total: int)
         errors.append(health.ended_early)
     if health.started and requests_total == 0 and not health.config_error:
         errors.append("insufficient samples: no request was sent")
-    failures = []
+    failures: list[str] = []
+    if health.lost is not None:
+        # Lost on the generator's own numbers is not the service's failure.
+        (errors if health.untrusted else failures).append(f"lost early: {health.lost}")
     if health.target_down is not None:
         down = health.target_down
         failures.append(f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}")
@@ -261,11 +192,32 @@ def decide_load(results: list[SLOResult], health: Health, requests_total: int) -
     return decide(load_evidence(results, health, requests_total))
 
 
-def endpoint_rows(store: MetricsStore) -> list[dict[str, Any]]:
-    """Per-endpoint figures (and a total row) for the JSON result and the terminal."""
+def _stats(store: MetricsStore, scope: str | None) -> EndpointStats | None:
+    return store.total() if scope is None else store.get(scope)
+
+
+def _percentiles(stats: EndpointStats | None, prefix: str) -> dict[str, float | None]:
+    has = stats is not None and stats.samples > 0
+    return {
+        f"{prefix}p{p:g}": stats.histogram.percentile(p) if has and stats else None
+        for p in (50.0, 95.0, 99.0)
+    }
+
+
+def endpoint_rows(
+    store: MetricsStore,
+    *,
+    service: MetricsStore | None = None,
+    corrected: MetricsStore | None = None,
+) -> list[dict[str, Any]]:
+    """Per-endpoint figures (and a total row) for the JSON result and the terminal.
+
+    ``store`` is the judged traffic; ``service`` and ``corrected`` (the open model) add both
+    latencies side by side. Without them the judged latency is the service time.
+    """
     rows = []
     for scope in [*store.scopes(), None]:
-        stats = store.total() if scope is None else store.get(scope)
+        stats = _stats(store, scope)
         if stats is None:
             continue
         row: dict[str, Any] = {
@@ -280,6 +232,9 @@ def endpoint_rows(store: MetricsStore) -> list[dict[str, Any]]:
             row[f"p{p:g}"] = stats.histogram.percentile(p) if stats.samples else None
         row["max"] = stats.histogram.max() if stats.samples else None
         row["mean"] = stats.histogram.mean() if stats.samples else None
+        row.update(_percentiles(stats if service is None else _stats(service, scope), "service_"))
+        if corrected is not None:
+            row.update(_percentiles(_stats(corrected, scope), "corrected_"))
         rows.append(row)
     return rows
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
+    from .result import LoadResult
     from .settings import LoadSettings
 
 RESULT_FILE = "opsgate-result.json"
@@ -74,12 +75,13 @@ class RunOutcome:
     """How a Locust run ended, and what it left behind."""
 
     returncode: int | None
-    result: dict[str, Any] | None
+    result: LoadResult | None
     duration_s: float
     watchdog_fired: bool = False
     signal_received: int | None = None
     stop_s: float | None = None  # from the stop request to the last process gone
     orphans: list[int] = field(default_factory=list)
+    result_error: str | None = None  # a result file that could not be read
 
     def log_tail(self, workdir: Path, lines: int = 15) -> str:
         """The end of Locust's log, for error messages."""
@@ -109,9 +111,9 @@ def locust_command(run: LoadRun) -> list[str]:
         str(run.locustfile),
         "--headless",
         "-u",
-        str(s.users),
+        "0" if s.open_model else str(s.users),
         "-r",
-        f"{s.effective_spawn_rate:g}",
+        "1" if s.open_model else f"{s.effective_spawn_rate:g}",
         "-t",
         f"{max(1, math.ceil(s.run_time_s))}s",
         "-H",
@@ -131,13 +133,19 @@ def locust_command(run: LoadRun) -> list[str]:
         f"{s.warmup_s:g}",
         "--opsgate-min-samples",
         str(s.min_samples),
-        "--opsgate-abort-grace",
-        f"{s.abort_grace_s:g}",
         "--opsgate-workers-wait",
         f"{s.workers_wait_s:g}",
     ]
     for slo in s.slos:
         cmd += ["--opsgate-slo", slo.text]
+    if s.early_pass:
+        cmd.append("--opsgate-early-pass")
+    if s.open_model:
+        if s.rate is not None:
+            cmd += ["--opsgate-rate", f"{s.rate:g}"]
+        if s.stages:
+            cmd += ["--opsgate-stages", s.stages_text]
+        cmd += ["--opsgate-max-inflight", str(s.max_inflight), "--opsgate-latency", s.latency]
     if s.workers:
         port = free_port()
         cmd += [
@@ -196,20 +204,31 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 def stop_group(proc: subprocess.Popen[bytes], wait_s: float = STOP_WAIT_S) -> list[int]:
     """Ask the whole group to stop (SIGINT), then kill it; return pids that survived."""
-    pgid = proc.pid
-    _signal_group(pgid, signal.SIGINT)
+    return stop_groups([proc], wait_s)
+
+
+def stop_groups(procs: list[subprocess.Popen[bytes]], wait_s: float = STOP_WAIT_S) -> list[int]:
+    """:func:`stop_group` for several groups at once, within one bound for all of them."""
+    for proc in procs:
+        _signal_group(proc.pid, signal.SIGINT)
     deadline = time.monotonic() + wait_s
+
+    def gone() -> bool:
+        return all(p.poll() is not None and not group_members(p.pid) for p in procs)
+
     while time.monotonic() < deadline:
-        if proc.poll() is not None and not group_members(pgid):
+        if gone():
             return []
         time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
+    for proc in procs:
+        _signal_group(proc.pid, signal.SIGKILL)
     kill_deadline = time.monotonic() + KILL_WAIT_S
-    with suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored; this is a bound
-        proc.wait(timeout=KILL_WAIT_S)
-    while group_members(pgid) and time.monotonic() < kill_deadline:
+    for proc in procs:
+        with suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored; this is a bound
+            proc.wait(timeout=max(0.0, kill_deadline - time.monotonic()))
+    while not gone() and time.monotonic() < kill_deadline:
         time.sleep(0.05)
-    return group_members(pgid)
+    return [pid for proc in procs for pid in group_members(proc.pid)]
 
 
 def group_members(pgid: int) -> list[int]:
@@ -259,17 +278,22 @@ def run_locust(
     run: LoadRun, on_progress: Callable[[dict[str, Any]], None] | None = None
 ) -> RunOutcome:
     """Run Locust to the end (or the watchdog, or a signal) and read its result."""
-    run.workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **run.env}
-    env["OPSGATE_PARENT_PID"] = str(os.getpid())
-    env["PYTHONUNBUFFERED"] = "1"
-    tail = ProgressTail(run.workdir / PROGRESS_FILE)
-    started = time.monotonic()
-    watchdog_fired = False
-    stop_s: float | None = None
-    orphans: list[int] = []
-    with _trapped_signals() as trap, (run.workdir / LOG_FILE).open("wb") as log:
-        proc = subprocess.Popen(
+    return run_locusts([run], [on_progress])[0]
+
+
+class _Child:
+    """One Locust process group of :func:`run_locusts`."""
+
+    def __init__(self, run: LoadRun, log: Any) -> None:
+        self.run = run
+        env = {**os.environ, **run.env}
+        env["OPSGATE_PARENT_PID"] = str(os.getpid())
+        env["PYTHONUNBUFFERED"] = "1"
+        self.tail = ProgressTail(run.workdir / PROGRESS_FILE)
+        self.watchdog_fired = False
+        self.stop_s: float | None = None
+        self.orphans: list[int] = []
+        self.proc = subprocess.Popen(
             locust_command(run),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -278,39 +302,81 @@ def run_locust(
             env=env,
             start_new_session=True,
         )
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def feed(self, on_progress: Callable[[dict[str, Any]], None] | None) -> None:
+        if on_progress is not None:
+            for line in self.tail.read():
+                on_progress(line)
+
+
+def run_locusts(
+    runs: list[LoadRun], on_progress: list[Callable[[dict[str, Any]], None] | None]
+) -> list[RunOutcome]:
+    """Run several Locust children side by side (a target and its live baseline), each to
+    its end or its own watchdog; a signal stops them all within the one stop bound."""
+    for run in runs:
+        run.workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    children: list[_Child] = []
+    with _trapped_signals() as trap, ExitStack() as stack:
+        for run in runs:
+            log = stack.enter_context((run.workdir / LOG_FILE).open("wb"))
+            children.append(_Child(run, log))
         try:
-            while proc.poll() is None:
+            while any(child.running for child in children):
                 time.sleep(POLL_S)
-                if on_progress is not None:
-                    for line in tail.read():
-                        on_progress(line)
+                for child, callback in zip(children, on_progress, strict=True):
+                    child.feed(callback)
                 if trap.received is not None:
                     stop_started = time.monotonic()
-                    orphans = stop_group(proc)
-                    stop_s = time.monotonic() - stop_started
+                    orphans = stop_groups([child.proc for child in children])
+                    for child in children:
+                        child.stop_s = time.monotonic() - stop_started
+                        child.orphans = [pid for pid in orphans if pid in _group(child)]
                     break
-                if time.monotonic() - started > run.deadline_s:
-                    watchdog_fired = True
-                    orphans = stop_group(proc)
-                    break
+                for child in children:
+                    if child.running and time.monotonic() - started > child.run.deadline_s:
+                        child.watchdog_fired = True
+                        child.orphans = stop_group(child.proc)
         finally:
             # Forked workers may outlive a master that exited on its own (or was killed).
-            if proc.poll() is None or group_members(proc.pid):
-                orphans = stop_group(proc, wait_s=1.0)
-    if on_progress is not None:
-        for line in tail.read():
-            on_progress(line)
-    result = None
+            for child in children:
+                if child.proc.poll() is None or group_members(child.proc.pid):
+                    child.orphans = stop_group(child.proc, wait_s=1.0)
+    outcomes = []
+    for child, callback in zip(children, on_progress, strict=True):
+        child.feed(callback)
+        result, result_error = read_result(child.run.result_path)
+        outcomes.append(
+            RunOutcome(
+                returncode=child.proc.returncode,
+                result=result,
+                duration_s=time.monotonic() - started,
+                watchdog_fired=child.watchdog_fired,
+                signal_received=trap.received,
+                stop_s=child.stop_s,
+                orphans=child.orphans,
+                result_error=result_error,
+            )
+        )
+    return outcomes
+
+
+def _group(child: _Child) -> set[int]:
+    return {child.proc.pid, *group_members(child.proc.pid)}
+
+
+def read_result(path: Path) -> tuple[LoadResult | None, str | None]:
+    """The typed result Locust wrote, or why there is none usable (None, None: no file)."""
+    from .result import LoadResult, ResultFormatError
+
+    if not path.is_file():
+        return None, None
     try:
-        result = json.loads(run.result_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = None
-    return RunOutcome(
-        returncode=proc.returncode,
-        result=result,
-        duration_s=time.monotonic() - started,
-        watchdog_fired=watchdog_fired,
-        signal_received=trap.received,
-        stop_s=stop_s,
-        orphans=orphans,
-    )
+        return LoadResult.read(path), None
+    except (OSError, ResultFormatError) as exc:
+        return None, str(exc)

@@ -5,6 +5,11 @@ runner or a worker). Each request lands in the bin of the second it finished in;
 bin closes, its histograms are added to the cumulative per-endpoint histograms if the bin
 lies after the warmup, and the bin's merged histogram is kept (encoded) for the timeline.
 
+In the open model each request has two latencies: the *service* time Locust measured from
+the actual send, and the *corrected* one from the arrival's intended start (service time
+plus how late the arrival started). The recorder keeps both, in histograms of their own;
+in the closed model there is only the service time.
+
 A snapshot is cumulative: the master keeps the latest one of each worker and merges them,
 so a lost report costs nothing but timeline points, and the merged counts equal the sum
 of what the workers sent. Nothing here imports Locust.
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 BIN_S = 1.0
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 MAX_ERROR_KINDS = 50
 MAX_SCOPE_CACHE = 10_000
 # A target counts as down after this long of nothing but transport errors (no HTTP answer).
@@ -75,7 +80,7 @@ def sanitising_fire(original: Any) -> Any:
 
     def fire(*, reverse: bool = False, **kwargs: Any) -> Any:
         name = kwargs.get("name")
-        if isinstance(name, str) and ("?" in name or "#" in name or "@" in name):
+        if name.__class__ is str and ("?" in name or "#" in name or "@" in name):
             kwargs["name"] = stats_name(name)
         return original(reverse=reverse, **kwargs)
 
@@ -98,12 +103,13 @@ def scope_of(request_type: str, name: str) -> str:
 
 
 class _Acc:
-    """Histogram and counts of one scope, cumulative."""
+    """Histograms (service, corrected) and counts of one scope, cumulative."""
 
-    __slots__ = ("failures", "hist", "requests")
+    __slots__ = ("corrected", "failures", "hist", "requests")
 
-    def __init__(self) -> None:
+    def __init__(self, corrected: bool) -> None:
         self.hist = LatencyHistogram()
+        self.corrected = LatencyHistogram() if corrected else None
         self.requests = 0
         self.failures = 0
 
@@ -115,18 +121,29 @@ class _BinAcc:
     distinct value when the second is over, with the same microseconds, so nothing is lost.
     """
 
-    __slots__ = ("failures", "requests", "values")
+    __slots__ = ("corrected", "failures", "requests", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, corrected: bool) -> None:
         self.values: dict[int, int] = {}
+        self.corrected: dict[int, int] | None = {} if corrected else None
         self.requests = 0
         self.failures = 0
 
-    def histogram(self) -> LatencyHistogram:
-        hist = LatencyHistogram()
-        for us, count in self.values.items():
-            hist.record(max(0, us) / 1000, count)
-        return hist
+
+def _histogram(values: dict[int, int]) -> LatencyHistogram:
+    hist = LatencyHistogram()
+    for us, count in values.items():
+        hist.record(max(0, us) / 1000, count)
+    return hist
+
+
+def _micros(ms: float | None) -> int | None:
+    if ms is None:
+        return None
+    try:
+        return round(ms * 1000)
+    except (ValueError, OverflowError, TypeError):
+        return None  # NaN or infinity: a broken client timing, not a latency
 
 
 @dataclass
@@ -153,6 +170,7 @@ class RequestRecorder:
     """Records requests of one Locust process (see the module docstring)."""
 
     warmup_s: float = 0.0
+    corrected: bool = False  # the open model: keep latencies from the intended start too
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     started: float = 0.0
@@ -163,6 +181,7 @@ class RequestRecorder:
     _last_ok: float | None = None
     _scopes: dict[tuple[str, str], str] = field(default_factory=dict)
     _bin_index: int = 0
+    _bin_end: float = 0.0  # when the current bin's second is over (clock time)
     _bin: dict[tuple[str, str], _BinAcc] = field(default_factory=dict)
     _measured: dict[str, _Acc] = field(default_factory=dict)
     _pending: list[list[Any]] = field(default_factory=list)
@@ -186,6 +205,7 @@ class RequestRecorder:
         self._last_ok = None
         self._scopes = {}
         self._bin_index = 0
+        self._bin_end = self.started + BIN_S
         self._bin = {}
         self._measured = {}
         self._pending = []
@@ -201,25 +221,37 @@ class RequestRecorder:
         error: str | None = None,
         transport_error: bool = False,
         now: float | None = None,
+        corrected_ms: float | None = None,
     ) -> None:
-        """Count one finished request; ``transport_error`` means no HTTP answer arrived."""
-        # The hot path of every request: keep it to a dict increment and a few stores.
+        """Count one finished request; ``transport_error`` means no HTTP answer arrived.
+
+        ``corrected_ms`` is the open model's latency from the intended start (ignored in the
+        closed model).
+        """
+        # The hot path of every request: a dict increment and a few stores, no calls that
+        # are not needed (a call costs as much as the increment).
         if self.finished_s is not None:
             return
         t = self.clock() if now is None else now
-        self.tick(t)
+        if t >= self._bin_end:
+            self.tick(t)
         key = (request_type, name)
         acc = self._bin.get(key)
         if acc is None:
-            acc = self._bin[key] = _BinAcc()
+            acc = self._bin[key] = _BinAcc(self.corrected)
         if response_time_ms is not None:
             try:
                 us = round(response_time_ms * 1000)
             except (ValueError, OverflowError, TypeError):
-                us = None  # NaN or infinity: a broken client timing, not a latency
-            if us is not None:
+                pass  # NaN or infinity: a broken client timing, not a latency
+            else:
                 values = acc.values
                 values[us] = values.get(us, 0) + 1
+        corrected = acc.corrected
+        if corrected is not None:
+            cus = _micros(corrected_ms)
+            if cus is not None:
+                corrected[cus] = corrected.get(cus, 0) + 1
         acc.requests += 1
         self.requests_total += 1
         if ok:
@@ -272,22 +304,31 @@ class RequestRecorder:
         if not self._bin:
             return
         total = LatencyHistogram()
+        total_corrected = LatencyHistogram() if self.corrected else None
         requests = failures = 0
         measured = self._bin_index >= self.warmup_bins
         for (request_type, name), acc in self._bin.items():
-            hist = acc.histogram()
+            hist = _histogram(acc.values)
+            corrected = None if acc.corrected is None else _histogram(acc.corrected)
             total.merge(hist)
+            if total_corrected is not None and corrected is not None:
+                total_corrected.merge(corrected)
             requests += acc.requests
             failures += acc.failures
             if measured:
                 scope = self._scope(request_type, name)
                 cumulative = self._measured.get(scope)
                 if cumulative is None:
-                    cumulative = self._measured[scope] = _Acc()
+                    cumulative = self._measured[scope] = _Acc(self.corrected)
                 cumulative.hist.merge(hist)
+                if cumulative.corrected is not None and corrected is not None:
+                    cumulative.corrected.merge(corrected)
                 cumulative.requests += acc.requests
                 cumulative.failures += acc.failures
-        self._pending.append([self._bin_index, requests, failures, total.encode()])
+        encoded_corrected = None if total_corrected is None else total_corrected.encode()
+        self._pending.append(
+            [self._bin_index, requests, failures, total.encode(), encoded_corrected]
+        )
         self._bin = {}
 
     def tick(self, now: float | None = None) -> None:
@@ -299,6 +340,7 @@ class RequestRecorder:
         if index > self._bin_index:
             self._close_bin()
             self._bin_index = index
+            self._bin_end = self.started + (index + 1) * BIN_S
 
     def finish(self, now: float | None = None) -> None:
         """The test stopped: close the last, partial bin; later requests are ignored."""
@@ -317,12 +359,18 @@ class RequestRecorder:
             end = int((t - self.started) // BIN_S) * BIN_S
         return max(0.0, end - self.warmup_bins * BIN_S)
 
-    def measured_store(self, now: float | None = None) -> MetricsStore:
-        """Post-warmup requests of closed bins, per scope, with the measured window set."""
+    def measured_store(self, now: float | None = None, *, corrected: bool = False) -> MetricsStore:
+        """Post-warmup requests of closed bins, per scope, with the measured window set.
+
+        ``corrected`` picks the latencies from the intended start (the open model).
+        """
+        if corrected and not self.corrected:
+            raise ValueError("no corrected latencies in the closed model; ask for service times")
         window = self.window_s(now)
         store = MetricsStore()
         for scope, acc in self._measured.items():
-            stats = EndpointStats(acc.hist, acc.requests, acc.failures, window)
+            hist = acc.corrected if corrected and acc.corrected is not None else acc.hist
+            stats = EndpointStats(hist, acc.requests, acc.failures, window)
             store.add(scope, stats)
             store.set_window(scope, window)
         store.set_window(None, window)
@@ -334,18 +382,31 @@ class RequestRecorder:
         return self.transport.to_dict()
 
     def snapshot(
-        self, now: float | None = None, *, final: bool = False, extra: dict[str, Any] | None = None
+        self,
+        now: float | None = None,
+        *,
+        final: bool = False,
+        extra: dict[str, Any] | None = None,
+        plain: bool = True,
     ) -> dict[str, Any]:
-        """Cumulative state plus the bins closed since the previous snapshot."""
+        """Cumulative state plus the bins closed since the previous snapshot.
+
+        ``plain`` makes it plain data for a message to the master; without it (the local
+        runner, whose merger lives in the same process) the stores stay objects, which
+        spares encoding and decoding every histogram every second.
+        """
         t = self.clock() if now is None else now
         if final:
             self.finish(t)
         else:
             self.tick(t)
         bins, self._pending = self._pending, []
+        service = self.measured_store(t)
+        corrected = self.measured_store(t, corrected=True) if self.corrected else None
         snap: dict[str, Any] = {
             "v": SNAPSHOT_VERSION,
-            "store": self.measured_store(t).to_dict(),
+            "store": service.to_dict() if plain else service,
+            "corrected": corrected.to_dict() if plain and corrected is not None else corrected,
             "bins": bins,
             "elapsed_s": round(t - self.started, 3),
             "started_wall": self.started_wall,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,15 +18,37 @@ if TYPE_CHECKING:
     import pytest
 
     from ...slo.evaluate import SLO
+    from .arrivals import Stage
 
 # Defaults come from the one options table; these names only read it.
 DEFAULT_USERS: int = BY_NAME["users"].default
 DEFAULT_RUN_TIME_S: float = BY_NAME["run-time"].default
-DEFAULT_ABORT_GRACE_S: float = BY_NAME["load-abort-grace"].default
 DEFAULT_WORKERS_WAIT_S: float = BY_NAME["load-workers-wait"].default
 DEFAULT_BIND: tuple[str, int] = BY_NAME["load-bind"].default
+DEFAULT_MAX_INFLIGHT: int = BY_NAME["load-max-inflight"].default
 LOCUSTFILE_DIR = "locustfiles"
-PER_FILE_KEYS = ("users", "spawn_rate", "run_time", "warmup", "slo")
+PER_FILE_KEYS = (
+    "users",
+    "spawn_rate",
+    "run_time",
+    "warmup",
+    "slo",
+    "rate",
+    "stages",
+    "max_inflight",
+    "latency",
+)
+# [tool.opsgate.load.locustfiles."<name>"] key -> (option, LoadSettings field)
+_PER_FILE_FIELDS = {
+    "users": ("users", "users"),
+    "spawn_rate": ("spawn-rate", "spawn_rate"),
+    "run_time": ("run-time", "run_time_s"),
+    "warmup": ("load-warmup", "warmup_s"),
+    "rate": ("load-rate", "rate"),
+    "stages": ("load-stages", "stages"),
+    "max_inflight": ("load-max-inflight", "max_inflight"),
+    "latency": ("load-latency", "latency"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,13 +61,28 @@ class LoadSettings:
     warmup_s: float = 0.0
     slos: tuple[SLO, ...] = ()
     min_samples: int = 1
-    abort_grace_s: float = DEFAULT_ABORT_GRACE_S
+    early_pass: bool = False
     workers: int = 0
     expect_workers: int = 0
     bind: tuple[str, int] = DEFAULT_BIND
     workers_wait_s: float = DEFAULT_WORKERS_WAIT_S
     allow_hosts: tuple[str, ...] = ()
     locust_args: tuple[str, ...] = ()
+    rate: float | None = None  # the open model: arrivals per second
+    stages: tuple[Stage, ...] = ()
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    latency: str = "corrected"
+    run_time_given: bool = True  # False: the run time defaults to the stages' total
+
+    @property
+    def open_model(self) -> bool:
+        """True when arrivals run on a clock (``--gate-load-rate`` or ``--gate-load-stages``)."""
+        return self.rate is not None or bool(self.stages)
+
+    @property
+    def stages_text(self) -> str:
+        """The stages as ``--gate-load-stages`` spells them."""
+        return ",".join(f"{stage.duration_s:g}s:{stage.target:g}/s" for stage in self.stages)
 
     @property
     def effective_spawn_rate(self) -> float:
@@ -212,13 +250,18 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         *_parse_slos(_slo_texts(common.get("slo"), "[tool.opsgate.load]"), "[tool.opsgate.load]"),
     ]
     settings = LoadSettings(
+        rate=pick("load-rate", "rate"),
+        stages=pick("load-stages", "stages") or (),
+        max_inflight=pick("load-max-inflight", "max_inflight"),
+        latency=pick("load-latency", "latency"),
+        run_time_given="run_time" in common or given_anywhere(config, "run-time"),
         users=pick("users", "users"),
         spawn_rate=pick("spawn-rate", "spawn_rate"),
         run_time_s=pick("run-time", "run_time"),
         warmup_s=pick("load-warmup", "warmup"),
         slos=tuple(slos),
         min_samples=core.min_samples,
-        abort_grace_s=pick("load-abort-grace", "abort_grace"),
+        early_pass=pick("load-early-pass", "early_pass"),
         workers=pick("load-workers", "workers"),
         expect_workers=pick("load-expect-workers", "expect_workers"),
         bind=pick("load-bind", "bind"),
@@ -226,7 +269,50 @@ def load_settings(config: pytest.Config) -> LoadSettings:
         allow_hosts=tuple(cfg.option_value(config, "allow-host")),
         locust_args=_checked_locust_args(cfg.option_value(config, "locust-arg")),
     )
+    if settings.open_model and (given_anywhere(config, "users") or "users" in common):
+        raise GateUsageError(
+            "--gate-users and --gate-load-rate/--gate-load-stages exclude each other: users "
+            "are the closed model, a rate the open model; pass one of them"
+        )
+    settings = with_stages_run_time(settings)
     check_consistency(settings, "")
+    return settings
+
+
+def halved(settings: LoadSettings) -> LoadSettings:
+    """The same load at half, for each of a target and its live baseline run side by side:
+    half the rate (and in-flight slots) in the open model, half the users (at least one)
+    in the closed model, half the local workers (at least one)."""
+    from .arrivals import Stage
+
+    changes: dict[str, Any] = {}
+    if settings.open_model:
+        changes["rate"] = None if settings.rate is None else settings.rate / 2
+        changes["stages"] = tuple(Stage(st.duration_s, st.target / 2) for st in settings.stages)
+        changes["max_inflight"] = max(1, math.ceil(settings.max_inflight / 2))
+    else:
+        changes["users"] = max(1, settings.users // 2)
+        if settings.spawn_rate is not None:
+            changes["spawn_rate"] = settings.spawn_rate / 2
+    if settings.workers:
+        changes["workers"] = max(1, settings.workers // 2)
+    return replace(settings, **changes)
+
+
+def given_anywhere(config: pytest.Config, name: str) -> bool:
+    """True when the command line, the environment or the ini file sets the option."""
+    from ...settings import option_given
+
+    if option_given(config, name):
+        return True
+    return config.getini(BY_NAME[name].ini) not in (None, "", [])
+
+
+def with_stages_run_time(settings: LoadSettings) -> LoadSettings:
+    """Stages without a run time of their own run exactly as long as the stages."""
+    if settings.stages and not settings.run_time_given:
+        total = sum(stage.duration_s for stage in settings.stages)
+        return replace(settings, run_time_s=max(1.0, total))
     return settings
 
 
@@ -270,21 +356,17 @@ def settings_for(config: pytest.Config, base: LoadSettings, locustfile: Path) ->
             f"{origin}: unknown key {', '.join(unknown)}; use {', '.join(PER_FILE_KEYS)}"
         )
     changes: dict[str, Any] = {}
-    fields = {
-        "users": ("users", "users"),
-        "spawn_rate": ("spawn-rate", "spawn_rate"),
-        "run_time": ("run-time", "run_time_s"),
-        "warmup": ("load-warmup", "warmup_s"),
-    }
-    for key, (option, attr) in fields.items():
+    for key, (option, attr) in _PER_FILE_FIELDS.items():
         if key in table and not option_given(config, option):
             try:
                 changes[attr] = BY_NAME[option].parse(str(table[key]))
             except ValueError as exc:
                 raise GateUsageError(f"{origin} {key}: {exc}") from None
+    if "run_time" in table:
+        changes["run_time_given"] = True
     if "slo" in table:
         changes["slos"] = (*base.slos, *_parse_slos(_slo_texts(table["slo"], origin), origin))
-    settings = replace(base, **changes) if changes else base
+    settings = with_stages_run_time(replace(base, **changes) if changes else base)
     check_consistency(settings, f" for {locustfile.name}")
     return settings
 
@@ -298,6 +380,13 @@ def check_consistency(settings: LoadSettings, where: str) -> None:
         )
     if settings.run_time_s <= 0:
         raise GateUsageError(f"--gate-run-time must be above 0{where}; pass e.g. 30s")
+    stages_s = sum(stage.duration_s for stage in settings.stages)
+    if stages_s > settings.run_time_s:
+        raise GateUsageError(
+            f"--gate-run-time {settings.run_time_s:g}s{where} is shorter than the "
+            f"{stages_s:g} s of --gate-load-stages; lengthen the run time or drop it (the "
+            "stages' total is the default)"
+        )
     if settings.workers and settings.expect_workers:
         raise GateUsageError(
             "--gate-load-workers and --gate-load-expect-workers exclude each other; local "
