@@ -58,7 +58,9 @@ def _requests(store: dict[str, object]) -> int:
     return sum(int(series["requests"]) for series in store["series"])  # type: ignore[index]
 
 
-@pytest.mark.parametrize("model", ["closed", "open"])
+# The open model keeps a schedule: on a machine shared with other tests' load, a few late
+# arrivals make the run an ERROR ("fell behind"), as they should, so it runs alone.
+@pytest.mark.parametrize("model", ["closed", pytest.param("open", marks=pytest.mark.serial)])
 def test_the_same_load_runs_against_a_live_baseline_at_half_each(
     project: pytest.Pytester, servers: tuple[CountingServer, CountingServer], model: str
 ) -> None:

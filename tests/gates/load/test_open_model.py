@@ -104,6 +104,7 @@ def test_F36_a_stalling_target_fails_in_the_open_model_and_the_closed_model_is_l
     assert any("closed model" in n and "coordinated omission" in n for n in closed_gate["notes"])
 
 
+@pytest.mark.serial  # keeping the schedule needs a CPU not shared with other tests' load
 def test_two_workers_split_the_rate_and_merge_both_latencies(
     project: pytest.Pytester, counting_server: CountingServer
 ) -> None:
@@ -180,6 +181,7 @@ class Pinger(FastHttpUser):
 """
 
 
+@pytest.mark.serial  # keeping the schedule needs a CPU not shared with other tests' load
 def test_plain_locust_runs_the_locustfiles_open_model_and_ignores_its_users(
     tmp_path: Path, counting_server: CountingServer
 ) -> None:

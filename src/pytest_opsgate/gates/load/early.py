@@ -148,10 +148,11 @@ class EarlyJudge:
             else:
                 all_secured = False
         if self.early_pass and all_secured:
+            needed = max(1, self.min_samples)
             return EarlyDecision(
                 "pass",
                 f"all {len(self.slos)} SLOs are held with {(1 - self.alpha) * 100:g} % "
-                f"confidence, each on at least {max(1, self.min_samples)} samples",
+                f"confidence, each on at least {needed} sample{'s' if needed != 1 else ''}",
             )
         return None
 
