@@ -134,13 +134,16 @@ def test_warmup_is_shaded_and_events_are_marked() -> None:
     chart = LoadChart(
         points=_points(20),
         warmup_s=5.0,
-        events=(ChartEvent(12.0, "target down", "down"), ChartEvent(15.5, "aborted", "abort")),
+        events=(
+            ChartEvent(12.0, "target down", "down"),
+            ChartEvent(15.5, "stopped early", "abort"),
+        ),
     )
     root = _parse(render_svg(chart))
     texts = _texts(root)
     assert texts.count("warmup") == 2  # both panels
     assert "target down 12.0 s" in texts
-    assert "aborted 15.5 s" in texts
+    assert "stopped early 15.5 s" in texts
     shaded = [node for node in root.iter(f"{NS}rect") if node.get("fill") == "#f1f1f1"]
     assert len(shaded) == 2
     assert all(float(node.get("width", "0")) > 0 for node in shaded)
@@ -178,6 +181,8 @@ def test_chart_from_a_load_result() -> None:
     assert chart.points[0].p99 is None
     assert chart.budgets == (Budget("p95 < 300ms", 300.0),)
     assert [(e.kind, e.at_s) for e in chart.events] == [("abort", 1.5), ("down", 1.7)]
+    # An SLO stop reads as the terminal says it, never as the ABORTED verdict of a signal.
+    assert [e.label for e in chart.events] == ["stopped early", "target down"]
     assert chart.warmup_s == 1.0
 
 

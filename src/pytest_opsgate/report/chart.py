@@ -58,7 +58,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class ChartEvent:
-    """A moment worth a vertical line: the run aborted, the target went down."""
+    """A moment worth a vertical line: the load stopped early, the target went down."""
 
     at_s: float
     label: str
@@ -100,7 +100,9 @@ def chart_from_result(result: Mapping[str, Any], title: str = "") -> LoadChart:
             budgets.append(Budget(text, float(slo["budget"])))
     events = []
     if result.get("abort"):
-        events.append(ChartEvent(float(result["abort"]["at_s"]), "aborted", "abort"))
+        # An SLO that could no longer pass stopped the load: the terminal's words, not
+        # "aborted", which is the verdict of a run a signal stopped (exit 2).
+        events.append(ChartEvent(float(result["abort"]["at_s"]), "stopped early", "abort"))
     if result.get("target_down"):
         events.append(ChartEvent(float(result["target_down"]["at_s"]), "target down", "down"))
     return LoadChart(
