@@ -98,6 +98,17 @@ def test_gate_without_base_url_says_how_to_pass_one(
     result.stderr.fnmatch_lines(["*--gate=smoke needs a target; pass --base-url URL*"])
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000:8000", "http://127.0.0.1:http"])
+def test_base_url_with_a_bad_port_is_a_usage_error_not_an_internal_error(
+    pytester: pytest.Pytester, url: str
+) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--gate=smoke", f"--base-url={url}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--base-url http://127.0.0.1... has an invalid port; pass one*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
 def test_only_the_restore_gate_runs_without_a_target(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

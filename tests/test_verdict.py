@@ -202,6 +202,13 @@ def test_the_decision_table_rows() -> None:
     decision = decide(Evidence(phases=(smoke_ok,), slos=(thin,)))
     assert decision.verdict is Verdict.ERROR
     assert "fewer than the 20 required" in decision.reasons[0]
+    # A locustfile a signal stopped ran: it is named as stopped, never as a missing test.
+    stopped = decide(Evidence(phases=(PhaseEvidence("load", interrupted=1),), signal="SIGINT"))
+    assert stopped.verdict is Verdict.ABORTED
+    assert "load: 1 stopped before a verdict" in stopped.reasons
+    assert not any("no test" in r or "nothing ran" in r for r in stopped.reasons), stopped.reasons
+    no_signal = decide(Evidence(phases=(PhaseEvidence("load", interrupted=1),)))
+    assert no_signal.verdict is Verdict.ERROR  # still never a pass without a signal to blame
     # Collection errors and an empty collection are errors, not interruptions.
     assert decide(Evidence(phases=(smoke_ok,), collection_errors=("x",))).exit_code == 11
     assert decide(Evidence(no_tests_collected=True)).exit_code == 11

@@ -197,7 +197,9 @@ def _phase_reasons(
             errors.append(f"{phase.gate}: {phase.errors} could not be measured (errored)")
         if phase.interrupted:
             errors.append(f"{phase.gate}: {phase.interrupted} stopped before a verdict")
-        if phase.ran:
+        if phase.ran or phase.interrupted:
+            # A unit a signal stopped did run: "no test in this gate" would send the user
+            # after the wrong fix. "stopped before a verdict" above still keeps it from a PASS.
             continue
         if phase.not_run is not None:
             idle.append(f"{phase.gate}: not run ({phase.not_run})")
@@ -211,7 +213,7 @@ def _phase_reasons(
             )
         else:
             notes.append(f"{phase.gate}: absent (no test in this gate; --gate=all skips it)")
-    if phases and not any(phase.ran for phase in phases):
+    if phases and not any(phase.ran or phase.interrupted for phase in phases):
         names = ",".join(phase.gate for phase in phases)
         idle.append(f"nothing ran in --gate={names}; a gate with nothing measured never passes")
     return failed, errors, idle, notes

@@ -134,13 +134,16 @@ def test_warmup_is_shaded_and_events_are_marked() -> None:
     chart = LoadChart(
         points=_points(20),
         warmup_s=5.0,
-        events=(ChartEvent(12.0, "target down", "down"), ChartEvent(15.5, "aborted", "abort")),
+        events=(
+            ChartEvent(12.0, "target down", "down"),
+            ChartEvent(15.5, "stopped early", "abort"),
+        ),
     )
     root = _parse(render_svg(chart))
     texts = _texts(root)
     assert texts.count("warmup") == 2  # both panels
     assert "target down 12.0 s" in texts
-    assert "aborted 15.5 s" in texts
+    assert "stopped early 15.5 s" in texts
     shaded = [node for node in root.iter(f"{NS}rect") if node.get("fill") == "#f1f1f1"]
     assert len(shaded) == 2
     assert all(float(node.get("width", "0")) > 0 for node in shaded)
@@ -178,6 +181,8 @@ def test_chart_from_a_load_result() -> None:
     assert chart.points[0].p99 is None
     assert chart.budgets == (Budget("p95 < 300ms", 300.0),)
     assert [(e.kind, e.at_s) for e in chart.events] == [("abort", 1.5), ("down", 1.7)]
+    # An SLO stop reads as the terminal says it, never as the ABORTED verdict of a signal.
+    assert [e.label for e in chart.events] == ["stopped early", "target down"]
     assert chart.warmup_s == 1.0
 
 
@@ -209,3 +214,24 @@ def test_a_budget_far_above_every_measurement_is_named_not_drawn() -> None:
     # The axis fits the data and the near budget: its top tick is below 10 ms.
     ticks = [float(t) for t in _texts(root) if t.replace(".", "").isdigit()]
     assert max(ticks) < 300
+
+
+def test_event_labels_never_share_a_line_with_the_note_or_each_other() -> None:
+    """A FAIL run's chart wrote 'stopped early 2.0 s' over the '4 budgets above the scale' note."""
+    points = tuple(TimePoint(t=float(t), requests=10, p50=30.0, p95=60.0) for t in range(3))
+    chart = LoadChart(
+        points=points,
+        budgets=(Budget("p95 < 300ms", 300.0), Budget("p99 < 1s", 1000.0)),
+        events=(ChartEvent(2.9, "stopped early", "abort"), ChartEvent(2.8, "target down", "down")),
+    )
+    root = _parse(render_svg(chart))
+    rows = {
+        "".join(node.itertext()): node
+        for node in root.iter(f"{NS}text")
+        if "above the scale" in "".join(node.itertext()) or " s" in "".join(node.itertext())
+    }
+    note = next(node for text, node in rows.items() if "above the scale" in text)
+    stopped, down = rows["stopped early 2.9 s"], rows["target down 2.8 s"]
+    assert len({note.get("y"), stopped.get("y"), down.get("y")}) == 3
+    # Near the right edge the label sits left of its line instead of running out of the plot.
+    assert stopped.get("text-anchor") == "end"

@@ -260,6 +260,7 @@ def test_half_configured_auth_is_a_note_not_a_crash(env: dict[str, str], words: 
     [
         ("pushgateway:9091", "is not an http(s) URL"),
         ("http://u:p@pushgateway:9091", "carries credentials"),
+        ("http://pushgateway:9091:9091", "has an invalid port"),
     ],
 )
 def test_a_bad_url_is_a_note(url: str, words: str) -> None:

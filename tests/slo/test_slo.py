@@ -394,6 +394,9 @@ def test_evaluate_all_keeps_order() -> None:
         ("avg", 0.0123, "0.0123 ms"),
         ("p50", 0.0, "0 ms"),
         ("load", 12345.0, "12.3 s"),
+        ("max", 119_000.0, "119 s"),
+        ("max", 600_000.0, "10 min"),  # restore_time < 10m
+        ("max", 93_600_000.0, "26 h"),  # backup_age <= 26h, not "93600 s"
         ("error_rate", 0.0052, "0.52 %"),
         ("error_rate", 0.0, "0 %"),
         ("rps", 48.123, "48.1/s"),

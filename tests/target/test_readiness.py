@@ -349,6 +349,25 @@ def test_discovery_that_finds_nothing_says_so(server: fs.FaultServer) -> None:
     assert "pass the health path with --gate-ready-path" in str(err)
 
 
+def test_discovery_against_nothing_listening_hints_at_the_service_not_the_path(
+    server: fs.FaultServer,
+) -> None:
+    server.stop_listening()
+    err, _ = _wait_error(ReadinessSpec(server.url, timeout_s=1))
+    message = str(err)
+    assert "no health path gave a health answer" in message  # every path is still named
+    assert "hint: nothing listens there yet: check that the service started" in message
+    assert "--gate-ready-path" not in message
+
+
+def test_discovery_that_finds_nothing_under_a_base_path_names_that_path(
+    server: fs.FaultServer,
+) -> None:
+    server.route("/healthz", OK)  # the health path exists, but not under /v2
+    err, _ = _wait_error(ReadinessSpec(f"{server.url}/v2", timeout_s=1))
+    assert "check the base URL: its path /v2 is put before every health path" in str(err)
+
+
 def test_redact_and_userinfo_never_reach_the_message(server: fs.FaultServer) -> None:
     server.route("/health", fs.json({"status": "down", "dsn": "postgres://u:hunter2@db"}, 503))
     url = server.url.replace("http://", "http://admin:pa55word@")

@@ -58,7 +58,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class ChartEvent:
-    """A moment worth a vertical line: the run aborted, the target went down."""
+    """A moment worth a vertical line: the load stopped early, the target went down."""
 
     at_s: float
     label: str
@@ -100,7 +100,9 @@ def chart_from_result(result: Mapping[str, Any], title: str = "") -> LoadChart:
             budgets.append(Budget(text, float(slo["budget"])))
     events = []
     if result.get("abort"):
-        events.append(ChartEvent(float(result["abort"]["at_s"]), "aborted", "abort"))
+        # An SLO that could no longer pass stopped the load: the terminal's words, not
+        # "aborted", which is the verdict of a run a signal stopped (exit 2).
+        events.append(ChartEvent(float(result["abort"]["at_s"]), "stopped early", "abort"))
     if result.get("target_down"):
         events.append(ChartEvent(float(result["target_down"]["at_s"]), "target down", "down"))
     return LoadChart(
@@ -233,8 +235,11 @@ def render_svg(chart: LoadChart, *, width: int = WIDTH, height: int = HEIGHT) ->
     for key, label, color in _THROUGHPUT:
         out += _series(lower, points, key, color, chart.bin_s, False)
         legend.append((label, color, False))
-    for event in chart.events:
-        out += _event(event, upper, lower)
+    # Event labels stack in rows under the "above the scale" note: on one baseline they wrote
+    # over it (and over each other when a target went down just before the load stopped).
+    first_row = 1 if above else 0
+    for row, event in enumerate(sorted(chart.events, key=lambda e: e.at_s), start=first_row):
+        out += _event(event, upper, lower, row, right)
     out += _legend(legend, right + 4, lower.top, chart.budgets != ())
     out.append(
         f'<text x="{(left + right) / 2:.1f}" y="{height - 6}" text-anchor="middle" '
@@ -351,14 +356,18 @@ def _series(
     return out
 
 
-def _event(event: ChartEvent, upper: _Panel, lower: _Panel) -> list[str]:
+def _event(event: ChartEvent, upper: _Panel, lower: _Panel, row: int, right: float) -> list[str]:
     color = _EVENT_COLORS.get(event.kind, _MUTED)
     x = upper.x(event.at_s)
+    text = f"{event.label} {event.at_s:.1f} s"
+    # Right of its line, or left of it when the text would run out of the plot.
+    fits_right = x + 3 + len(text) * 6.6 <= right
+    anchor = f'x="{x + 3:.1f}"' if fits_right else f'x="{x - 3:.1f}" text-anchor="end"'
     return [
         f'<line x1="{x:.1f}" y1="{upper.top:.1f}" x2="{x:.1f}" y2="{lower.bottom:.1f}" '
         f'stroke="{color}" stroke-width="1.5"/>',
-        f'<text x="{x + 3:.1f}" y="{upper.top + 12:.1f}" fill="{color}" font-weight="600">'
-        f"{escape(event.label)} {event.at_s:.1f} s</text>",
+        f'<text {anchor} y="{upper.top + 12 + 14 * row:.1f}" fill="{color}" font-weight="600" '
+        f'stroke="#fff" stroke-width="3" paint-order="stroke">{escape(text)}</text>',
     ]
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
+    from urllib.parse import SplitResult
+
     import pytest
 
     from ..slo.grammar import SLO
@@ -153,7 +155,22 @@ def validate_base_url(url: str) -> str:
             f"--base-url {strip_credentials(url)!r} is not an http(s) URL; "
             "pass one like --base-url https://staging.example.com"
         )
+    if not _port_is_valid(parts):
+        raise ValueError(
+            f"--base-url {parts.scheme}://{parts.hostname}... has an invalid port; "
+            "pass one like --base-url http://127.0.0.1:8000"
+        )
     return url.rstrip("/") if parts.path in ("", "/") else url
+
+
+def _port_is_valid(parts: SplitResult) -> bool:
+    """False for a port urllib cannot read (``host:8000:8000``, ``host:http``, ``host:99999``)."""
+    # urlsplit accepts these; the first request would raise ValueError deep in the gate.
+    try:
+        parts.port  # noqa: B018  (the property validates)
+    except ValueError:
+        return False
+    return True
 
 
 def regression_floor(text: str) -> str:
@@ -200,6 +217,8 @@ def check_base_url(text: str, *, example: str, credentials_fix: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         quoted = repr(text) if "@" not in text else "the URL"
         raise ValueError(f"{quoted} is not an http(s) URL such as {example}")
+    if not _port_is_valid(parts):
+        raise ValueError(f"{shown} has an invalid port; give one like {example}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(
             f"{shown} carries credentials in the URL; remove them and {credentials_fix}"

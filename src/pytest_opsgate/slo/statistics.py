@@ -145,7 +145,15 @@ def _duration_text(budget: float) -> str:
 
 
 def _duration_shown(value: float) -> str:
-    return f"{_sig3(value / 1000)} s" if abs(value) >= 999.5 else f"{_sig3(value)} ms"
+    # A restore drill's budgets run to hours: "26 h" reads at a glance, "93600 s" does not.
+    size = abs(value)
+    if size < 999.5:
+        return f"{_sig3(value)} ms"
+    if size < 120_000:
+        return f"{_sig3(value / 1000)} s"
+    if size < 7_200_000:
+        return f"{_sig3(value / 60_000)} min"
+    return f"{_sig3(value / 3_600_000)} h"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .attempt import VERSION_KEYS, Attempt, Poller, RedirectLoop, strip_userinfo, version_of
 from .expect import Expectation, parse_expect
@@ -198,6 +199,17 @@ _HINTS = {
 }
 
 
+def _discovery_hint_key(attempts: list[Attempt]) -> str:
+    """The hint of a discovery that found nothing: the network's, when no path got an answer."""
+    # Every candidate refused (or failed DNS, TLS, timed out): the service is not there, and
+    # "pass --gate-ready-path" would send the user after the wrong fix.
+    last = {attempt.path: attempt.outcome for attempt in attempts}
+    outcomes = set(last.values())
+    if len(outcomes) == 1 and outcomes <= {"refused", "dns", "timeout", "tls"}:
+        return outcomes.pop()
+    return "discovery"
+
+
 def _last_answers(attempts: list[Attempt], candidates: list[str]) -> str:
     """``/health -> 503, /healthz -> refused``: what each candidate answered last."""
     last: dict[str, Attempt] = {}
@@ -246,9 +258,12 @@ def _not_ready(
         reason = last.detail if last else "no attempt was made"
     hint_key = kind if kind != "timeout" else last_outcome
     if kind == "timeout" and chosen is None and len(candidates) > 1 and attempts:
-        hint_key = "discovery"
+        hint_key = _discovery_hint_key(attempts)
         reason = f"no health path gave a health answer; {_last_answers(attempts, candidates)}"
     hint = _HINTS.get(hint_key, "check the service logs, or raise --gate-ready-timeout")
+    if hint_key == "discovery" and urlsplit(spec.base_url).path.strip("/"):
+        path = urlsplit(spec.base_url).path.rstrip("/")
+        hint += f", or check the base URL: its path {path} is put before every health path"
     if kind in ("timeout", "version") and hint_key != "discovery" and poller.last_hint:
         hint = poller.last_hint
     url = strip_userinfo(spec.base_url)

@@ -135,9 +135,16 @@ class ServedProcess:
         """Why the served process is gone (for readiness to give up), or None while it runs."""
         if self._proc is None or self._proc.poll() is None:
             return None
+        # The last line is usually the reason (a missing module, a port in use): say it here
+        # rather than send the user to the file. The reader may still be copying it.
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
+        output = self.tail(lines=1000).splitlines()[1:]  # [0] is the "$ command" header
+        last = next((line.strip() for line in reversed(output) if line.strip()), "")
+        said = f" (its last line: {last[:200]!r})" if last else ""
         return (
             f"--gate-serve-cmd exited with code {self._proc.returncode} before the target was "
-            f"ready; its output is in {self.log_path}"
+            f"ready{said}; its output is in {self.log_path}"
         )
 
     def tail(self, lines: int = 15) -> str:

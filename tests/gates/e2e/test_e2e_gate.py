@@ -270,6 +270,27 @@ def test_missing_browser_is_a_usage_error_naming_the_fix(
     )
 
 
+def test_a_disabled_playwright_plugin_is_a_usage_error_naming_how_it_was_disabled(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    url = "--base-url=http://127.0.0.1:9"  # usage errors come before any request
+    blocked = _run(pytester, url, "-p", "no:playwright")
+    assert blocked.ret == pytest.ExitCode.USAGE_ERROR
+    blocked.stderr.fnmatch_lines(["*which is disabled; remove -p no:playwright*"])
+    # As this repository's tests/conftest.py does: no -p no:playwright to remove.
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            config.pluginmanager.unregister(config.pluginmanager.get_plugin("playwright"))
+        """
+    )
+    unregistered = _run(pytester, url)
+    assert unregistered.ret == pytest.ExitCode.USAGE_ERROR
+    unregistered.stderr.fnmatch_lines(["*which a conftest.py unregistered; name the E2E*"])
+    assert "no:playwright" not in unregistered.stderr.str()
+
+
 def _files_containing(root: Path, needles: list[bytes]) -> list[str]:
     leaks: list[str] = []
 

@@ -91,3 +91,17 @@ def test_manifest_command_for_sqlite_and_dsn(tmp_path: Path, pg: PgServer) -> No
     assert bad.returncode == 2
     assert "cannot connect" in bad.stderr
     assert "Sup3rSecretPw" not in bad.stderr + bad.stdout
+
+
+def test_manifest_of_a_sql_ascii_database_names_its_tables(tmp_path: Path, pg: PgServer) -> None:
+    """initdb under the C locale (a bare shell, pg_virtualenv in CI) makes SQL_ASCII databases."""
+    pg.psql(
+        "CREATE DATABASE manifest_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+        "TEMPLATE template0"
+    )
+    pg.psql("CREATE TABLE orders (x int); INSERT INTO orders SELECT 1;", "manifest_ascii")
+    dsn = pg.admin.for_database("manifest_ascii").url()
+    cli = [sys.executable, "-m", "pytest_opsgate.gates.restore", "manifest", dsn]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # not: relation "b'public'.b'orders'" does not exist
+    assert json.loads(done.stdout) == {"orders": 1}

@@ -69,9 +69,16 @@ def _require_playwright(config: pytest.Config) -> None:
                 f"--gate=e2e needs {module.replace('_', '-')}; install it with {INSTALL_E2E}"
             )
     if not config.pluginmanager.hasplugin("playwright"):
+        if config.pluginmanager.is_blocked("playwright"):
+            raise pytest.UsageError(
+                "--gate=e2e needs pytest-playwright's plugin, which is disabled; "
+                "remove -p no:playwright or pass -p playwright after it"
+            )
+        # Not blocked, so a conftest.py unregistered it (this repository's tests/ does).
         raise pytest.UsageError(
-            "--gate=e2e needs pytest-playwright's plugin, which is disabled; "
-            "remove -p no:playwright or pass -p playwright after it"
+            "--gate=e2e needs pytest-playwright's plugin, which a conftest.py unregistered; "
+            "name the E2E tests' folder so that conftest.py is not loaded "
+            "(pytest --gate=e2e suites/e2e ...)"
         )
 
 

@@ -160,7 +160,10 @@ class Endpoint:
         except ImportError:
             raise DrillError(f"the restore drill needs psycopg 3; {PSYCOPG_HINT}") from None
         try:
-            return psycopg.connect(autocommit=autocommit, password=self.password, **self.params)
+            # A SQL_ASCII database (initdb under the C locale, the default of a bare shell or
+            # container) makes psycopg return bytes: table b'orders', and every check misses.
+            params = {"client_encoding": "utf8", **self.params}
+            return psycopg.connect(autocommit=autocommit, password=self.password, **params)
         except psycopg.Error as error:
             raise DrillError(
                 f"cannot connect to {self.describe()} ({str(error).strip()}); check the host, "
