@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +361,31 @@ def test_adding_workers_stores_equals_merging_them() -> None:
     for scope in merged.scopes():
         assert added.get(scope) == merged.get(scope)
     assert added.total() == merged.total()
+
+
+SIGINT_DURING_FINISH = """
+import os, signal, sys, time
+from pytest_opsgate.gates.load.locust_ext import sigint_ignored
+
+before = signal.getsignal(signal.SIGINT)
+with sigint_ignored():
+    os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while the verdict is written
+    time.sleep(0.2)
+    print("verdict written", flush=True)
+assert signal.getsignal(signal.SIGINT) is before
+os.kill(os.getpid(), signal.SIGINT)  # afterwards Ctrl-C works again
+time.sleep(5)
+print("not reached", flush=True)
+"""
+
+
+def test_a_second_sigint_while_the_verdict_is_written_does_not_lose_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGINT_DURING_FINISH],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "verdict written" in done.stdout, done.stderr
+    assert "KeyboardInterrupt" in done.stderr  # the handler came back after the block
+    assert "not reached" not in done.stdout

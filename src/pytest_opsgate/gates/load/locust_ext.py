@@ -17,13 +17,15 @@ result (``--opsgate-result``, :class:`.result.LoadResult`) and sets Locust's exi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import locust
@@ -52,6 +54,9 @@ from .recorder import RequestRecorder, error_text, sanitising_fire, transport_fa
 from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
 from .supervise import Supervisor
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 logger = logging.getLogger("opsgate")
 
 REPORT_KEY = "opsgate"
@@ -71,6 +76,27 @@ STOP_MESSAGE = "opsgate_stop"
 FINAL_MESSAGE = "opsgate_final"
 # Locust's master waits 0.5 s for the workers' last reports; a busy worker needs longer.
 FINAL_REPORT_WAIT_S = 5.0
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while the verdict is written (a second Ctrl-C would lose it).
+
+    The run is already stopping; an impatient second Ctrl-C, or GNU ``timeout`` signalling the
+    whole process group, would otherwise raise KeyboardInterrupt inside :meth:`finish` and
+    Locust would exit 130 with no verdict and no partial report. Writing the result is
+    bounded CPU work, so the signal is dropped, not deferred. Outside the main thread
+    (where Python cannot change handlers) nothing changes.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class OpsgateExtension:
@@ -339,7 +365,8 @@ class OpsgateExtension:
     def on_quitting(self, environment: Any, **_kw: Any) -> None:
         if self.role == "worker":
             return
-        self.finish()
+        with sigint_ignored():
+            self.finish()
         environment.process_exit_code = self.exit_code()
 
     def _on_quitting_begins(self, environment: Any, **_kw: Any) -> None:
