@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         print(json.dumps(counts, indent=2, sort_keys=True))
     else:
-        print(f"wrote {len(counts)} tables to {args.out}")
+        print(f"wrote {len(counts)} table{'' if len(counts) == 1 else 's'} to {args.out}")
     return 0
 
 
