@@ -36,6 +36,7 @@ from ...settings import strip_credentials
 from ...slo.evaluate import SLOSyntaxError, parse_duration, parse_slo
 from .conclude import Ending, build_result, ended_early, judge, summary_text, with_reason
 from .early import EarlyJudge
+from .inflight import InFlight
 from .locust_args import add_arguments, locustfile_slos
 from .merge import SnapshotMerger
 from .monitor import CpuMonitor
@@ -127,6 +128,11 @@ class OpsgateExtension:
         self.supervisor = Supervisor(self)
         self.open_settings: OpenSettings | None = None  # the open model (master, local)
         self.open: OpenModel | None = None  # this process's arrivals (local, worker)
+        self.inflight = InFlight()
+        self.inflight.on_killed = self._record_killed
+        # A request killed unanswered after this long is a failure (the largest latency
+        # budget, at least the open model's drain): it broke every latency SLO it had.
+        self.unanswered_after_ms = DRAIN_S * 1000
         self._stop_requested = False
 
     # ---- options
@@ -191,6 +197,7 @@ class OpsgateExtension:
         self.slos = judged_slos(list(dict.fromkeys(slos)), default_guard=default)
         self.min_samples = int(self.option("opsgate_min_samples", 1) or 1)
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        self.unanswered_after_ms = _unanswered_after_ms(self.slos)
         self.watch = AbortWatch(self.slos, min_samples=self.min_samples)
         self.early = EarlyJudge(
             self.slos,
@@ -219,6 +226,10 @@ class OpsgateExtension:
     def on_test_start(self, environment: Any, **_kw: Any) -> None:
         # Custom arguments reach a worker with each spawn message, after init.
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        if self.role == "worker":
+            texts = [*(self.option("opsgate_slo") or []), *locustfile_slos(environment)]
+            with contextlib.suppress(SLOSyntaxError, ValueError):
+                self.unanswered_after_ms = _unanswered_after_ms([parse_slo(t) for t in texts])
         self._start_open()
         self.recorder.reset()
         self.merger = SnapshotMerger()
@@ -252,6 +263,19 @@ class OpsgateExtension:
                     logger.warning("opsgate: this worker has no share of the open model's plan")
         if plan is not None:
             self.open = OpenModel(self.environment, plan, self._record_unanswered)
+
+    def _record_killed(self, method: str, name: str, waited_ms: float) -> None:
+        """A closed-model request killed with its user when the load stopped: a failure when
+        it had waited longer than any latency budget (the open model counts its own)."""
+        if self.open is not None or waited_ms < self.unanswered_after_ms:
+            return
+        self.recorder.record(
+            method,
+            name,
+            None,
+            False,
+            error=f"no answer within {self.unanswered_after_ms / 1000:g} s, when the load stopped",
+        )
 
     def _record_unanswered(self, waited_ms: float) -> None:
         self.recorder.record(
@@ -348,6 +372,7 @@ class OpsgateExtension:
         extra = {
             "cpu": self.cpu.to_dict() if self.cpu else {},
             "open": self.open.figures(now) if self.open is not None else None,
+            "inflight": self.inflight.count(),
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -526,11 +551,27 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_stop.add_listener(ext.on_test_stop)
     events.request.add_listener(ext.on_request)
     events.request.fire = sanitising_fire(events.request.fire)
+    _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)
     events.worker_report.add_listener(ext.on_worker_report)
     events.quitting.add_listener(ext.on_quitting)
     events.quit.add_listener(ext.on_quit)
     return ext
+
+
+def _unanswered_after_ms(slos: list[Any]) -> float:
+    """How long a request killed unanswered waited at least to count as a failure."""
+    budgets = [float(slo.budget) for slo in slos if slo.kind == "duration"]
+    return max([DRAIN_S * 1000, *budgets])
+
+
+def _track_requests(inflight: InFlight) -> None:
+    """Know which requests of Locust's HTTP clients are in flight (see :mod:`.inflight`)."""
+    from locust.clients import HttpSession
+    from locust.contrib.fasthttp import FastHttpSession
+
+    inflight.wrap(HttpSession)
+    inflight.wrap(FastHttpSession)
 
 
 extension = install()

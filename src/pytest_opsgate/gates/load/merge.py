@@ -84,6 +84,10 @@ class SnapshotMerger:
                     total[key] = total.get(key, 0) + value
         return total
 
+    def inflight(self) -> int:
+        """Requests sent and not yet answered, over all workers, as of their last reports."""
+        return sum(int(s.get("inflight", 0) or 0) for s in self.latest.values())
+
     def worker_requests(self) -> dict[str, int]:
         """Requests each worker sent, warmup included."""
         return {worker: int(s.get("requests_total", 0)) for worker, s in self.latest.items()}

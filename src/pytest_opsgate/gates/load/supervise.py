@@ -86,7 +86,9 @@ class Supervisor:
         early = ext.early
         # Early decisions judge latencies: only once every generator is known not to be
         # saturated (its CPU monitor needs a few seconds), or its own slowness could decide.
-        decision = early.check(store) if early is not None and self.generators_vouched() else None
+        decision = None
+        if early is not None and self.generators_vouched():
+            decision = early.check(store, ext.merger.inflight())
         if early is not None and decision is not None and decision.outcome == "fail":
             if not reason:
                 confidence = f"{(1 - early.alpha) * 100:g} %"
