@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import gevent
 from gevent import GreenletExit
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class InFlight:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._open: dict[int, tuple[float, str, str]] = {}
+        self._open: dict[int, tuple[float, str, str, Any]] = {}
         self._serial = itertools.count()
         # Called with (method, name, waited ms) when a request's user is killed mid-request.
         self.on_killed: Callable[[str, str, float], None] | None = None
@@ -45,15 +46,22 @@ class InFlight:
     def begin(self, method: str, name: str) -> int:
         """Note a request sent now; its token for :meth:`end`."""
         token = next(self._serial)
-        self._open[token] = (self.clock(), method, name)
+        self._open[token] = (self.clock(), method, name, gevent.getcurrent())
         return token
+
+    def waiting(self, greenlet: Any) -> tuple[str, str] | None:
+        """The request (method, name) ``greenlet`` is waiting on, if any."""
+        for _started, method, name, owner in self._open.values():
+            if owner is greenlet:
+                return method, name
+        return None
 
     def end(self, token: int, *, killed: bool = False) -> None:
         """The request of ``token`` ended; ``killed``: without an answer, its user killed."""
         entry = self._open.pop(token, None)
         if entry is None or not killed or self.on_killed is None:
             return
-        started, method, name = entry
+        started, method, name, _owner = entry
         self.on_killed(method, name, (self.clock() - started) * 1000)
 
     def wrap(self, client_class: Any) -> None:

@@ -277,10 +277,12 @@ class OpsgateExtension:
             error=f"no answer within {self.unanswered_after_ms / 1000:g} s, when the load stopped",
         )
 
-    def _record_unanswered(self, waited_ms: float) -> None:
+    def _record_unanswered(self, arrival: Any, waited_ms: float) -> None:
+        # Under the endpoint it waited on, so that endpoint's own SLOs and guard see it.
+        method, name = self.inflight.waiting(arrival) or ("", UNANSWERED_SCOPE)
         self.recorder.record(
-            "",
-            UNANSWERED_SCOPE,
+            method,
+            name,
             None,
             False,
             error=f"no answer within the run and its {DRAIN_S:g} s drain",
