@@ -106,7 +106,7 @@ class Supervisor:
                 )
             return reason, "slo"
         if decision is not None and decision.outcome == "pass":
-            spoiler = self.early_pass_spoiler()
+            spoiler = self.early_pass_spoiler(now)
             if spoiler is None:
                 return f"passed early: {decision.reason}", "early_pass"
             logger.info("opsgate: every SLO is held, but no early pass: %s", spoiler)
@@ -130,18 +130,26 @@ class Supervisor:
             if r
         )
 
-    def early_pass_spoiler(self) -> str | None:
+    def early_pass_spoiler(self, now: float) -> str | None:
         """What keeps a run whose SLOs are held from stopping early with PASS, if anything.
 
-        The verdict at the end checks all of it again; this only avoids stopping a run
-        that would not pass anyway.
+        The load asked for must be fully applied first: every user started (closed model),
+        the arrival rate at its peak (open model); a PASS on a ramp's first users would
+        judge a load the service never saw. The verdict at the end checks the rest again;
+        this only avoids stopping a run that would not pass anyway.
         """
         ext = self.ext
+        settings = ext.open_settings
+        if settings is None and getattr(ext.runner, "state", None) == "spawning":
+            return "the users are still being started; the full load has not run yet"
+        if settings is not None and ext.started is not None:
+            peak = settings.schedule.peak_s
+            if now - ext.started < peak:
+                return f"the arrival rate reaches its peak only at t={peak:g} s"
         if self.saturation():
             return "the load generator is saturated"
         if ext.merger.target_down(at_end=True) is not None:
             return "the target answers nothing right now"
-        settings = ext.open_settings
         if settings is not None:
             behind, _generator = behind_reason(
                 ext.merger.open_figures(),
