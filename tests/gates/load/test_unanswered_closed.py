@@ -60,3 +60,29 @@ def test_slow_answers_in_flight_do_not_let_the_load_pass_early(project: pytest.P
     assert result["status"] != "passed_early"
     (p99,) = [s for s in result["slos"] if s["slo"]["statistic"] == "p99"]
     assert p99["verdict"] == "failed"
+
+
+def test_a_target_that_hangs_late_in_a_long_run_stops_it_with_fail(
+    project: pytest.Pytester,
+) -> None:
+    # 600 answers, then nothing: the 4 hanging requests alone are 0.66 % of the run, inside
+    # the 1 % guard, so before the fix this PASSed with the target hung for most of the run.
+    run_time = 40
+    with fs.FaultServer() as server:
+        server.route("/ping", fs.sequence([*[OK] * 600, fs.hang()]))
+        run = project.runpytest_subprocess(
+            *gate_args(
+                server.url,
+                "--no-gate-ready",
+                f"--gate-run-time={run_time}s",
+                "--gate-users=4",
+                "--gate-slo=GET /ping: p95 < 1s",
+            ),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    assert run.ret == 1, run.stdout.str()
+    result = load_result(project.path / "gate-artifacts", "ping.py")
+    assert (result["verdict"], result["status"]) == ("fail", "aborted")
+    assert result["abort"]["kind"] == "target"
+    assert "no answer for" in result["target_down"]["error"]
+    assert result["duration_s"] < run_time

@@ -4,9 +4,11 @@ Locust reports a request only when it ends. A request still waiting when the loa
 killed with its user and never reported, so a target that hangs (or answers some requests
 very late) would leave nothing but its fast answers in the figures. :class:`InFlight` wraps
 the ``request`` method of Locust's HTTP clients to know what is in flight: the early PASS
-counts those requests as violations (:class:`.early.EarlyJudge`), and a request killed after
-waiting longer than any latency budget is reported as a failure. Nothing here imports
-Locust (only gevent, for its GreenletExit); :mod:`.locust_ext` installs the wrapper.
+counts those requests as violations (:class:`.early.EarlyJudge`), a request killed after
+waiting longer than any latency budget is reported as a failure, and requests that wait long
+with none answered meanwhile mean the target hangs (:meth:`.merge.SnapshotMerger.target_hung`).
+Nothing here imports Locust (only gevent, for its GreenletExit); :mod:`.locust_ext` installs
+the wrapper.
 """
 
 from __future__ import annotations
@@ -36,12 +38,25 @@ class InFlight:
         self.clock = clock
         self._open: dict[int, tuple[float, str, str, Any]] = {}
         self._serial = itertools.count()
+        self._last_end: float | None = None  # when a request last ended (answered or failed)
         # Called with (method, name, waited ms) when a request's user is killed mid-request.
         self.on_killed: Callable[[str, str, float], None] | None = None
 
     def count(self) -> int:
         """How many requests are in flight now."""
         return len(self._open)
+
+    def silent_s(self, now: float | None = None) -> float:
+        """How long requests have waited with none ending meanwhile: 0 when none waits, else
+        the time since the last request ended or since the oldest waiting one was sent."""
+        if not self._open:
+            return 0.0
+        now = self.clock() if now is None else now
+        oldest = min(entry[0] for entry in self._open.values())
+        since = now - oldest
+        if self._last_end is not None:
+            since = min(since, now - self._last_end)
+        return max(0.0, since)
 
     def begin(self, method: str, name: str) -> int:
         """Note a request sent now; its token for :meth:`end`."""
@@ -59,6 +74,8 @@ class InFlight:
     def end(self, token: int, *, killed: bool = False) -> None:
         """The request of ``token`` ended; ``killed``: without an answer, its user killed."""
         entry = self._open.pop(token, None)
+        if not killed:
+            self._last_end = self.clock()
         if entry is None or not killed or self.on_killed is None:
             return
         started, method, name, _owner = entry

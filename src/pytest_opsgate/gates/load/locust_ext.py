@@ -375,6 +375,7 @@ class OpsgateExtension:
             "cpu": self.cpu.to_dict() if self.cpu else {},
             "open": self.open.figures(now) if self.open is not None else None,
             "inflight": self.inflight.count(),
+            "silent_s": round(self.inflight.silent_s(now), 3),
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("opsgate")
 
 TICK_S = 1.0
+HUNG_AFTER_S = 10.0
 
 
 class Supervisor:
@@ -75,7 +76,7 @@ class Supervisor:
         if workers:
             ext.health.workers = workers
             return workers, "worker_lost"
-        down = ext.merger.target_down(at_end=False)
+        down = ext.merger.target_down(at_end=False) or ext.merger.target_hung(self.hung_after_s())
         if down is not None:
             ext.health.target_down = down
             return f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}", "target"
@@ -111,6 +112,11 @@ class Supervisor:
                 return f"passed early: {decision.reason}", "early_pass"
             logger.info("opsgate: every SLO is held, but no early pass: %s", spoiler)
         return None, ""
+
+    def hung_after_s(self) -> float:
+        """Silence under load that means a hanging target: 10 s, or the largest latency
+        budget when that is longer (a slow answer within budget is no hang)."""
+        return max(HUNG_AFTER_S, self.ext.unanswered_after_ms / 1000)
 
     def generators_vouched(self) -> bool:
         """Every generator process has sampled its CPU long enough and is not busy now."""
