@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,14 @@ from .open_model import (
     open_settings,
     worker_plan,
 )
-from .outcome import AbortWatch, Health, behind_reason, decide_load, judged_slos
+from .outcome import (
+    AbortWatch,
+    Health,
+    behind_reason,
+    decide_load,
+    judged_slos,
+    task_errors_reason,
+)
 from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
 from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
 from .supervise import Supervisor
@@ -77,6 +85,7 @@ STOP_MESSAGE = "opsgate_stop"
 FINAL_MESSAGE = "opsgate_final"
 # Locust's master waits 0.5 s for the workers' last reports; a busy worker needs longer.
 FINAL_REPORT_WAIT_S = 5.0
+MAX_TASK_ERROR_KINDS = 20
 
 
 @contextlib.contextmanager
@@ -134,6 +143,7 @@ class OpsgateExtension:
         # budget, at least the open model's drain): it broke every latency SLO it had.
         self.unanswered_after_ms = DRAIN_S * 1000
         self._stop_requested = False
+        self.task_errors: dict[str, int] = {}  # exceptions raised by tasks: text -> count
 
     # ---- options
 
@@ -332,6 +342,19 @@ class OpsgateExtension:
             corrected_ms=corrected,
         )
 
+    def on_user_error(self, user_instance: Any, exception: Any, tb: Any = None, **_kw: Any) -> None:
+        """A task raised: the rest of what it was written to request was skipped."""
+        if self.started is None or self.stopped is not None:
+            return
+        where = ""
+        frames = traceback.extract_tb(tb) if tb is not None else []
+        if frames:
+            where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})"
+        text = f"{type(exception).__name__}: {exception}"[:200] + where
+        if text not in self.task_errors and len(self.task_errors) >= MAX_TASK_ERROR_KINDS:
+            text = "(other exceptions)"
+        self.task_errors[text] = self.task_errors.get(text, 0) + 1
+
     def on_test_stopping(self, environment: Any, **_kw: Any) -> None:
         # Arrivals in flight get a drain to answer, unless a signal stops the run.
         drain = self._stop_requested if self.role == "worker" else not self.health.interrupted
@@ -376,6 +399,7 @@ class OpsgateExtension:
             "open": self.open.figures(now) if self.open is not None else None,
             "inflight": self.inflight.count(),
             "silent_s": round(self.inflight.silent_s(now), 3),
+            "task_errors": [[text, count] for text, count in self.task_errors.items()],
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -460,6 +484,7 @@ class OpsgateExtension:
             )
         if started:
             health.saturated = health.saturated or self.supervisor.saturation()
+            health.task_errors = task_errors_reason(self.merger.task_errors())
         if started and self.role == "master":
             health.workers = health.workers or self.supervisor.worker_problem()
         if health.target_down is None:
@@ -553,6 +578,7 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_stopping.add_listener(ext.on_test_stopping)
     events.test_stop.add_listener(ext.on_test_stop)
     events.request.add_listener(ext.on_request)
+    events.user_error.add_listener(ext.on_user_error)
     events.request.fire = sanitising_fire(events.request.fire)
     _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)

@@ -158,6 +158,14 @@ class SnapshotMerger:
             "last_success_s": round(max(last_ok), 3) if last_ok else None,
         }
 
+    def task_errors(self) -> dict[str, int]:
+        """Exceptions the locustfile's tasks raised, over all workers: text -> count."""
+        counts: dict[str, int] = {}
+        for snapshot in self.latest.values():
+            for text, count in snapshot.get("task_errors", []):
+                counts[str(text)] = counts.get(str(text), 0) + int(count)
+        return counts
+
     def errors(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most frequent failure messages over all workers."""
         counts: dict[tuple[str, str], int] = {}
