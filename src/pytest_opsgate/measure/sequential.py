@@ -124,6 +124,14 @@ class SequentialSlo:
         top = max(logs)
         return top + math.log(sum(math.exp(v - top) for v in logs) / len(logs))
 
+    def holds_with(self, violations: int, total: int) -> bool:
+        """Whether these totals alone would secure the SLO (no state changes): the early PASS
+        asks it again with the requests still in flight counted as violations."""
+        if not 0 <= violations <= total:
+            return False
+        log_secured = self._log_mean(self._secured, violations, total - violations)
+        return log_secured >= self._threshold
+
     def update(self, violations: int, total: int) -> Evidence:
         """Take the running totals since the start of the run and say what to do."""
         last_bad, last_total = self._last

@@ -172,3 +172,14 @@ def test_an_early_decision_never_contradicts_the_verdict_on_the_same_figures(
         assert set(verdicts.values()) == {"passed"}, verdicts  # never a false early PASS
     if decision is not None and decision.outcome == "fail":
         assert verdicts[decision.slo] == "failed", (decision, verdicts)
+
+
+def test_requests_still_in_flight_count_against_an_early_pass() -> None:
+    # Held on 2,000 fast answers, but 40 requests still unanswered could be 2 % slow ones:
+    # a stop now would never measure them, so no early pass until they are too few to matter.
+    judge = EarlyJudge(judged_slos([parse_slo("GET /x: p99 < 500ms")]), early_pass=True)
+    assert judge.check(fast(2000), inflight=40) is None
+    assert "40 request(s) still unanswered" in judge.unanswered
+    decision = judge.check(fast(2000), inflight=1)
+    assert decision is not None
+    assert decision.outcome == "pass"

@@ -212,3 +212,24 @@ def test_arrivals_are_spread_not_bunched_by_a_random_start() -> None:
         for n in range(50)
     }
     assert gaps == {round(1 / rng_rate, 9)}
+
+
+@given(
+    start=st.sampled_from([0.0, 5.0, 40.0]),
+    stages=st.lists(
+        st.tuples(st.sampled_from([1.0, 2.5, 10.0]), st.sampled_from([0.0, 5.0, 20.0, 80.0])),
+        max_size=4,
+    ),
+)
+def test_the_peak_rate_is_reached_at_peak_s_and_not_before(
+    start: float, stages: list[tuple[float, float]]
+) -> None:
+    # An early PASS waits for peak_s: before it, the load asked for has not been applied.
+    try:
+        schedule = ArrivalSchedule(start, tuple(Stage(d, r) for d, r in stages))
+    except ValueError:
+        return  # no rate above 0 anywhere
+    peak = max([start, *(r for _d, r in stages)])
+    assert schedule.rate_at(schedule.peak_s) == pytest.approx(peak)
+    if schedule.peak_s > 0:
+        assert schedule.rate_at(schedule.peak_s - 1e-3) < peak

@@ -8,8 +8,9 @@ share). Pure bookkeeping, testable without Locust: ``recorder`` (per-second bins
 and corrected latencies), ``merge`` (workers' snapshots added up), ``arrivals`` (the open
 model's clock), ``outcome`` (early abort, falling behind, the verdict) and ``conclude`` (the
 end of a run). Inside Locust processes only: ``locust_ext`` (the extension's listeners),
-``open_model`` (arrivals on pooled users), ``supervise`` (watching a run), ``monitor`` (CPU
-and event-loop lag), ``locust_args`` and ``launch``;
+``open_model`` (arrivals on pooled users), ``inflight`` (requests not yet answered),
+``supervise`` (watching a run), ``monitor`` (CPU and event-loop lag), ``locust_args`` and
+``launch``;
 ``opsgate_locust`` is the extension as a file for plain ``locust -f``. Importing this
 package imports nothing heavy.
 """

@@ -134,6 +134,17 @@ class ArrivalSchedule:
         """The rate after the last stage."""
         return self.stages[-1].target if self.stages else self.start_rate
 
+    @property
+    def peak_s(self) -> float:
+        """When the rate first reaches its highest value, in seconds from the start."""
+        peak = max([self.start_rate, *(stage.target for stage in self.stages)])
+        if self.start_rate >= peak:
+            return 0.0
+        for piece in self._pieces():
+            if piece.rate1 >= peak:
+                return piece.start_s + piece.duration_s
+        return self.stages_s
+
     def _pieces(self) -> list[_Piece]:
         pieces = []
         start = before = 0.0

@@ -16,7 +16,9 @@ budget, ``min`` once one falls to it, ``requests`` once the count passes it. Oth
 early PASS waits for them, so with one of them in the run there is none.
 
 An early PASS needs every SLO secured, each with at least ``--gate-min-samples`` samples
-(successful ones, for latency); what else could spoil the run (a saturated or late
+(successful ones, for latency), and still secured with every request in flight counted
+against it (a stop kills them unanswered, and a hanging or very slow answer would never be
+measured); what else could spoil the run (a saturated or late
 generator, a lost worker, a dead target) the supervisor checks before it stops, and the
 verdict at the end is still the decision table's, over everything measured. Pure logic.
 """
@@ -114,14 +116,21 @@ class EarlyJudge:
     alpha: float = ALPHA
     secured: dict[str, str] = field(default_factory=dict)  # SLO text -> why it is held
     lost_slo: str | None = None  # the SLO a fail decision was about
+    unanswered: str = ""  # why requests in flight held back an early pass at the last look
     _tests: list[SequentialSlo | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._tests = [_sequential(slo, self.early_pass, self.alpha) for slo in self.slos]
 
-    def check(self, store: MetricsStore) -> EarlyDecision | None:
-        """Look at everything measured so far; a decision, or None to go on."""
+    def check(self, store: MetricsStore, inflight: int = 0) -> EarlyDecision | None:
+        """Look at everything measured so far; a decision, or None to go on.
+
+        ``inflight`` requests were sent and not answered yet: an SLO is only secured if it
+        would still be with every one of them against it, since a stop now would never
+        learn how (or whether) they end.
+        """
         all_secured = bool(self.slos)
+        self.unanswered = ""
         for slo, test in zip(self.slos, self._tests, strict=True):
             stats = resolve_stats(slo, store)
             if stats is None:
@@ -143,10 +152,16 @@ class EarlyJudge:
             if evidence.outcome is Outcome.FAIL_EARLY:
                 self.lost_slo = slo.text
                 return EarlyDecision("fail", evidence.reason, slo.text)
-            if evidence.outcome is Outcome.PASS_EARLY and self._enough(slo, stats):
-                self.secured[slo.text] = evidence.reason
-            else:
+            if evidence.outcome is not Outcome.PASS_EARLY or not self._enough(slo, stats):
                 all_secured = False
+            elif inflight and not test.holds_with(counts[0] + inflight, counts[1] + inflight):
+                all_secured = False
+                self.unanswered = (
+                    f"{slo.text} is not held if the {inflight} request(s) still unanswered "
+                    "went against it"
+                )
+            else:
+                self.secured[slo.text] = evidence.reason
         if self.early_pass and all_secured:
             needed = max(1, self.min_samples)
             return EarlyDecision(

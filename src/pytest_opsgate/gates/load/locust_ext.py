@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from ...settings import strip_credentials
 from ...slo.evaluate import SLOSyntaxError, parse_duration, parse_slo
 from .conclude import Ending, build_result, ended_early, judge, summary_text, with_reason
 from .early import EarlyJudge
+from .inflight import InFlight
 from .locust_args import add_arguments, locustfile_slos
 from .merge import SnapshotMerger
 from .monitor import CpuMonitor
@@ -49,7 +51,14 @@ from .open_model import (
     open_settings,
     worker_plan,
 )
-from .outcome import AbortWatch, Health, behind_reason, decide_load, judged_slos
+from .outcome import (
+    AbortWatch,
+    Health,
+    behind_reason,
+    decide_load,
+    judged_slos,
+    task_errors_reason,
+)
 from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
 from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
 from .supervise import Supervisor
@@ -76,6 +85,7 @@ STOP_MESSAGE = "opsgate_stop"
 FINAL_MESSAGE = "opsgate_final"
 # Locust's master waits 0.5 s for the workers' last reports; a busy worker needs longer.
 FINAL_REPORT_WAIT_S = 5.0
+MAX_TASK_ERROR_KINDS = 20
 
 
 @contextlib.contextmanager
@@ -127,7 +137,13 @@ class OpsgateExtension:
         self.supervisor = Supervisor(self)
         self.open_settings: OpenSettings | None = None  # the open model (master, local)
         self.open: OpenModel | None = None  # this process's arrivals (local, worker)
+        self.inflight = InFlight()
+        self.inflight.on_killed = self._record_killed
+        # A request killed unanswered after this long is a failure (the largest latency
+        # budget, at least the open model's drain): it broke every latency SLO it had.
+        self.unanswered_after_ms = DRAIN_S * 1000
         self._stop_requested = False
+        self.task_errors: dict[str, int] = {}  # exceptions raised by tasks: text -> count
 
     # ---- options
 
@@ -191,6 +207,7 @@ class OpsgateExtension:
         self.slos = judged_slos(list(dict.fromkeys(slos)), default_guard=default)
         self.min_samples = int(self.option("opsgate_min_samples", 1) or 1)
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        self.unanswered_after_ms = _unanswered_after_ms(self.slos)
         self.watch = AbortWatch(self.slos, min_samples=self.min_samples)
         self.early = EarlyJudge(
             self.slos,
@@ -219,6 +236,10 @@ class OpsgateExtension:
     def on_test_start(self, environment: Any, **_kw: Any) -> None:
         # Custom arguments reach a worker with each spawn message, after init.
         self.recorder.warmup_s = self.duration_option("opsgate_warmup", "0")
+        if self.role == "worker":
+            texts = [*(self.option("opsgate_slo") or []), *locustfile_slos(environment)]
+            with contextlib.suppress(SLOSyntaxError, ValueError):
+                self.unanswered_after_ms = _unanswered_after_ms([parse_slo(t) for t in texts])
         self._start_open()
         self.recorder.reset()
         self.merger = SnapshotMerger()
@@ -253,10 +274,25 @@ class OpsgateExtension:
         if plan is not None:
             self.open = OpenModel(self.environment, plan, self._record_unanswered)
 
-    def _record_unanswered(self, waited_ms: float) -> None:
+    def _record_killed(self, method: str, name: str, waited_ms: float) -> None:
+        """A closed-model request killed with its user when the load stopped: a failure when
+        it had waited longer than any latency budget (the open model counts its own)."""
+        if self.open is not None or waited_ms < self.unanswered_after_ms:
+            return
         self.recorder.record(
-            "",
-            UNANSWERED_SCOPE,
+            method,
+            name,
+            None,
+            False,
+            error=f"no answer within {self.unanswered_after_ms / 1000:g} s, when the load stopped",
+        )
+
+    def _record_unanswered(self, arrival: Any, waited_ms: float) -> None:
+        # Under the endpoint it waited on, so that endpoint's own SLOs and guard see it.
+        method, name = self.inflight.waiting(arrival) or ("", UNANSWERED_SCOPE)
+        self.recorder.record(
+            method,
+            name,
             None,
             False,
             error=f"no answer within the run and its {DRAIN_S:g} s drain",
@@ -306,6 +342,19 @@ class OpsgateExtension:
             corrected_ms=corrected,
         )
 
+    def on_user_error(self, user_instance: Any, exception: Any, tb: Any = None, **_kw: Any) -> None:
+        """A task raised: the rest of what it was written to request was skipped."""
+        if self.started is None or self.stopped is not None:
+            return
+        where = ""
+        frames = traceback.extract_tb(tb) if tb is not None else []
+        if frames:
+            where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})"
+        text = f"{type(exception).__name__}: {exception}"[:200] + where
+        if text not in self.task_errors and len(self.task_errors) >= MAX_TASK_ERROR_KINDS:
+            text = "(other exceptions)"
+        self.task_errors[text] = self.task_errors.get(text, 0) + 1
+
     def on_test_stopping(self, environment: Any, **_kw: Any) -> None:
         # Arrivals in flight get a drain to answer, unless a signal stops the run.
         drain = self._stop_requested if self.role == "worker" else not self.health.interrupted
@@ -348,6 +397,9 @@ class OpsgateExtension:
         extra = {
             "cpu": self.cpu.to_dict() if self.cpu else {},
             "open": self.open.figures(now) if self.open is not None else None,
+            "inflight": self.inflight.count(),
+            "silent_s": round(self.inflight.silent_s(now), 3),
+            "task_errors": [[text, count] for text, count in self.task_errors.items()],
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -432,6 +484,7 @@ class OpsgateExtension:
             )
         if started:
             health.saturated = health.saturated or self.supervisor.saturation()
+            health.task_errors = task_errors_reason(self.merger.task_errors())
         if started and self.role == "master":
             health.workers = health.workers or self.supervisor.worker_problem()
         if health.target_down is None:
@@ -525,12 +578,29 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_stopping.add_listener(ext.on_test_stopping)
     events.test_stop.add_listener(ext.on_test_stop)
     events.request.add_listener(ext.on_request)
+    events.user_error.add_listener(ext.on_user_error)
     events.request.fire = sanitising_fire(events.request.fire)
+    _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)
     events.worker_report.add_listener(ext.on_worker_report)
     events.quitting.add_listener(ext.on_quitting)
     events.quit.add_listener(ext.on_quit)
     return ext
+
+
+def _unanswered_after_ms(slos: list[Any]) -> float:
+    """How long a request killed unanswered waited at least to count as a failure."""
+    budgets = [float(slo.budget) for slo in slos if slo.kind == "duration"]
+    return max([DRAIN_S * 1000, *budgets])
+
+
+def _track_requests(inflight: InFlight) -> None:
+    """Know which requests of Locust's HTTP clients are in flight (see :mod:`.inflight`)."""
+    from locust.clients import HttpSession
+    from locust.contrib.fasthttp import FastHttpSession
+
+    inflight.wrap(HttpSession)
+    inflight.wrap(FastHttpSession)
 
 
 extension = install()

@@ -84,6 +84,34 @@ class SnapshotMerger:
                     total[key] = total.get(key, 0) + value
         return total
 
+    def inflight(self) -> int:
+        """Requests sent and not yet answered, over all workers, as of their last reports."""
+        return sum(int(s.get("inflight", 0) or 0) for s in self.latest.values())
+
+    def target_hung(self, after_s: float) -> dict[str, Any] | None:
+        """When every process that sent requests has had some waiting ``after_s`` or longer
+        with none answered meanwhile (a target that accepts and never answers)."""
+        states = [s for s in self.latest.values() if s.get("requests_total") or s.get("inflight")]
+        if not states or any(float(s.get("silent_s", 0.0)) < after_s for s in states):
+            return None
+        waiting = sum(int(s.get("inflight", 0)) for s in states)
+        silent = min(float(s["silent_s"]) for s in states)
+        since = max(0.0, min(float(s.get("elapsed_s", 0.0)) for s in states) - silent)
+        last_ok = [
+            float(s["transport"]["last_ok_s"])
+            for s in states
+            if s.get("transport", {}).get("last_ok_s") is not None
+        ]
+        return {
+            "at_s": round(since, 3),
+            "failures": waiting,
+            "error": (
+                f"no answer for {silent:.0f} s while {waiting} request(s) waited "
+                "(it accepts requests and never answers)"
+            ),
+            "last_success_s": round(max(last_ok), 3) if last_ok else None,
+        }
+
     def worker_requests(self) -> dict[str, int]:
         """Requests each worker sent, warmup included."""
         return {worker: int(s.get("requests_total", 0)) for worker, s in self.latest.items()}
@@ -129,6 +157,14 @@ class SnapshotMerger:
             "error": str(first.get("down_error", "")),
             "last_success_s": round(max(last_ok), 3) if last_ok else None,
         }
+
+    def task_errors(self) -> dict[str, int]:
+        """Exceptions the locustfile's tasks raised, over all workers: text -> count."""
+        counts: dict[str, int] = {}
+        for snapshot in self.latest.values():
+            for text, count in snapshot.get("task_errors", []):
+                counts[str(text)] = counts.get(str(text), 0) + int(count)
+        return counts
 
     def errors(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most frequent failure messages over all workers."""

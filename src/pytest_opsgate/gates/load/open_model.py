@@ -17,9 +17,10 @@ more than :data:`BEHIND_LIMIT` of them late (or never started) means the generat
 behind, an ERROR (see :func:`.outcome.behind_reason`), never a quietly lower rate.
 
 At the end the dispatcher stops, arrivals still in flight get :data:`DRAIN_S` to finish
-(their answers are recorded), and those still unanswered are recorded as failed requests of
-the scope ``unanswered arrivals`` with the time they had waited so far: a lower bound of
-their latency. Imported only inside Locust processes (gevent).
+(their answers are recorded), and those still unanswered are recorded as failed requests,
+with the time they had waited so far (a lower bound of their latency), of the endpoint whose
+answer they were waiting for, or of the scope ``unanswered arrivals`` when none (they had not
+sent one yet). Imported only inside Locust processes (gevent).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class OpenModel:
         self,
         environment: Any,
         plan: OpenPlan,
-        on_unanswered: Callable[[float], None],
+        on_unanswered: Callable[[Any, float], None],
     ) -> None:
         self.environment = environment
         self.plan = plan
@@ -296,7 +297,7 @@ class OpenModel:
             intended = self._intended.get(greenlet)
             if intended is not None:
                 self.unanswered += 1
-                self.on_unanswered((now - intended) * 1000)
+                self.on_unanswered(greenlet, (now - intended) * 1000)
         self._arrivals.kill(block=True, timeout=1.0)
         for user in self._idle_users():
             self._guarded(user, user.on_stop)

@@ -79,6 +79,7 @@ class Health:
     behind: str | None = None  # the open model's generator fell behind its schedule
     lost: str | None = None  # an SLO the early decisions found lost (the run stopped)
     behind_generator: bool = False  # ...because of the generator itself, not a full cap
+    task_errors: str | None = None  # the locustfile's tasks raised: the load ran not as written
     started: bool = True
 
     @property
@@ -143,7 +144,13 @@ def load_evidence(results: list[SLOResult], health: Health, requests_total: int)
         results = distrusted(results, health.untrusted)
     errors = [
         text
-        for text in (health.config_error, health.saturated, health.workers, health.behind)
+        for text in (
+            health.config_error,
+            health.saturated,
+            health.workers,
+            health.behind,
+            health.task_errors,
+        )
         if text is not None
     ]
     if health.late_workers:
@@ -184,6 +191,20 @@ def load_evidence(results: list[SLOResult], health: Health, requests_total: int)
         signal=health.interrupted,
         failures=tuple(failures),
         errors=tuple(errors),
+    )
+
+
+def task_errors_reason(counts: dict[str, int]) -> str | None:
+    """Why task exceptions make the run unjudgeable: a task that raised skipped the rest of
+    what it was written to request, so the requests measured are not the load asked for."""
+    if not counts:
+        return None
+    total = sum(counts.values())
+    top = sorted(counts.items(), key=lambda item: -item[1])[:3]
+    listed = "; ".join(f"{count}x {text}" for text, count in top)
+    return (
+        f"the locustfile's tasks raised {total} exception(s), so the load did not run as "
+        f"written ({listed}); fix the locustfile, or the service whose answers it could not use"
     )
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("opsgate")
 
 TICK_S = 1.0
+HUNG_AFTER_S = 10.0
 
 
 class Supervisor:
@@ -75,7 +76,7 @@ class Supervisor:
         if workers:
             ext.health.workers = workers
             return workers, "worker_lost"
-        down = ext.merger.target_down(at_end=False)
+        down = ext.merger.target_down(at_end=False) or ext.merger.target_hung(self.hung_after_s())
         if down is not None:
             ext.health.target_down = down
             return f"target stopped answering at t={down['at_s']:.1f} s: {down['error']}", "target"
@@ -86,7 +87,9 @@ class Supervisor:
         early = ext.early
         # Early decisions judge latencies: only once every generator is known not to be
         # saturated (its CPU monitor needs a few seconds), or its own slowness could decide.
-        decision = early.check(store) if early is not None and self.generators_vouched() else None
+        decision = None
+        if early is not None and self.generators_vouched():
+            decision = early.check(store, ext.merger.inflight())
         if early is not None and decision is not None and decision.outcome == "fail":
             if not reason:
                 confidence = f"{(1 - early.alpha) * 100:g} %"
@@ -104,11 +107,16 @@ class Supervisor:
                 )
             return reason, "slo"
         if decision is not None and decision.outcome == "pass":
-            spoiler = self.early_pass_spoiler()
+            spoiler = self.early_pass_spoiler(now)
             if spoiler is None:
                 return f"passed early: {decision.reason}", "early_pass"
             logger.info("opsgate: every SLO is held, but no early pass: %s", spoiler)
         return None, ""
+
+    def hung_after_s(self) -> float:
+        """Silence under load that means a hanging target: 10 s, or the largest latency
+        budget when that is longer (a slow answer within budget is no hang)."""
+        return max(HUNG_AFTER_S, self.ext.unanswered_after_ms / 1000)
 
     def generators_vouched(self) -> bool:
         """Every generator process has sampled its CPU long enough and is not busy now."""
@@ -128,18 +136,26 @@ class Supervisor:
             if r
         )
 
-    def early_pass_spoiler(self) -> str | None:
+    def early_pass_spoiler(self, now: float) -> str | None:
         """What keeps a run whose SLOs are held from stopping early with PASS, if anything.
 
-        The verdict at the end checks all of it again; this only avoids stopping a run
-        that would not pass anyway.
+        The load asked for must be fully applied first: every user started (closed model),
+        the arrival rate at its peak (open model); a PASS on a ramp's first users would
+        judge a load the service never saw. The verdict at the end checks the rest again;
+        this only avoids stopping a run that would not pass anyway.
         """
         ext = self.ext
+        settings = ext.open_settings
+        if settings is None and getattr(ext.runner, "state", None) == "spawning":
+            return "the users are still being started; the full load has not run yet"
+        if settings is not None and ext.started is not None:
+            peak = settings.schedule.peak_s
+            if now - ext.started < peak:
+                return f"the arrival rate reaches its peak only at t={peak:g} s"
         if self.saturation():
             return "the load generator is saturated"
         if ext.merger.target_down(at_end=True) is not None:
             return "the target answers nothing right now"
-        settings = ext.open_settings
         if settings is not None:
             behind, _generator = behind_reason(
                 ext.merger.open_figures(),
