@@ -11,33 +11,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gatekit import (
-    PING_LOCUSTFILE,
     SUBPROCESS_TIMEOUT,
     CountingServer,
     StallingServer,
-    add_locustfile,
     gate_args,
     load_result,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 RUN_TIME_S = 60
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\n")
-    add_locustfile(pytester, "ping.py", PING_LOCUSTFILE)
-    return pytester
-
-
-@pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
-    yield server
-    server.stop()
 
 
 def test_held_slos_pass_early_when_asked(

@@ -7,30 +7,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gatekit import (
-    PING_LOCUSTFILE,
     SUBPROCESS_TIMEOUT,
     CountingServer,
-    add_locustfile,
     gate_args,
     load_result,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\n")
-    add_locustfile(pytester, "ping.py", PING_LOCUSTFILE)
-    return pytester
-
-
-@pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
-    yield server
-    server.stop()
+    pass
 
 
 def test_no_early_pass_before_every_user_is_running(

@@ -9,10 +9,8 @@ import pytest
 
 import faultserver as fs
 from gatekit import (
-    PING_LOCUSTFILE,
     SUBPROCESS_TIMEOUT,
     CountingServer,
-    add_locustfile,
     gate_args,
     load_result,
 )
@@ -39,11 +37,10 @@ def pytest_sessionfinish(session):
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\n")
-    add_locustfile(pytester, "ping.py", PING_LOCUSTFILE)
-    pytester.makeconftest(STORES_CONFTEST)
-    return pytester
+def project(project: pytest.Pytester) -> pytest.Pytester:
+    """The ping project, with a conftest that exposes the run's stores."""
+    project.makeconftest(STORES_CONFTEST)
+    return project
 
 
 @pytest.fixture

@@ -37,20 +37,11 @@ from pytest_opsgate.demo import DemoOptions, start_demo
 from pytest_opsgate.gates.load.process import STOP_WAIT_S, WATCHDOG_GRACE_S, free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from pytest_opsgate.demo import DemoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEMO_LOCUSTFILE = REPO_ROOT / "locustfiles" / "demo.py"
 LOCUST = Path(sys.executable).with_name("locust")
-
-
-@pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

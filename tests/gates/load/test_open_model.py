@@ -16,11 +16,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from gatekit import (
-    PING_LOCUSTFILE,
     SUBPROCESS_TIMEOUT,
     CountingServer,
     StallingServer,
-    add_locustfile,
     gate_args,
     load_result,
 )
@@ -32,22 +30,8 @@ LOCUST = Path(sys.executable).with_name("locust")
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\n")
-    add_locustfile(pytester, "ping.py", PING_LOCUSTFILE)
-    return pytester
-
-
-@pytest.fixture
 def stalling() -> Iterator[StallingServer]:
     server = StallingServer(stall_s=1.0, period_s=5.0)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
     yield server
     server.stop()
 

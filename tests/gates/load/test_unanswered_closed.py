@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 import faultserver as fs
-from gatekit import PING_LOCUSTFILE, SUBPROCESS_TIMEOUT, add_locustfile, gate_args, load_result
+from gatekit import SUBPROCESS_TIMEOUT, gate_args, load_result
 
 OK = fs.json({"status": "ok"})
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\n")
-    add_locustfile(pytester, "ping.py", PING_LOCUSTFILE)
-    return pytester
 
 
 def test_a_target_that_hangs_mid_run_is_never_a_pass(project: pytest.Pytester) -> None:
