@@ -1,15 +1,35 @@
-"""The ``opsgate`` section of the terminal summary: target, readiness, SLO table, verdict."""
+"""The ``opsgate`` section of the terminal summary: target, readiness, SLO table, verdict;
+and the live lines gates write while a test runs."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pytest
+
     from ..run.state import GateState
     from ..settings import GateSettings
     from ..verdict import Decision
 
-__all__ = ["readiness_line", "terminal_summary_lines"]
+__all__ = ["LiveLines", "readiness_line", "terminal_summary_lines"]
+
+
+class LiveLines:
+    """Lines on the terminal while a test runs, written around pytest's output capturing."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.capman = config.pluginmanager.get_plugin("capturemanager")
+
+    def line(self, text: str) -> None:
+        """Write ``text`` as it is (nothing without a terminal reporter)."""
+        if self.reporter is None:
+            return
+        context = self.capman.global_and_fixture_disabled() if self.capman else nullcontext()
+        with context:
+            self.reporter.write_line(text)
 
 
 def readiness_line(settings: GateSettings, state: GateState) -> str:

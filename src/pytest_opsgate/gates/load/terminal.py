@@ -7,9 +7,9 @@ and the typed :class:`~.result.LoadResult`.
 from __future__ import annotations
 
 import datetime
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
+from ...report.terminal import LiveLines
 from ...slo.evaluate import format_measure, format_slo_table
 
 if TYPE_CHECKING:
@@ -165,21 +165,12 @@ def failure_message(name: str, result: LoadResult, folder: Path) -> str:
     return "\n".join(lines)
 
 
-class ProgressPrinter:
+class ProgressPrinter(LiveLines):
     """Writes one line per progress record to the terminal, around output capturing."""
 
     def __init__(self, config: pytest.Config, name: str) -> None:
+        super().__init__(config)
         self.name = name
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.capman = config.pluginmanager.get_plugin("capturemanager")
-
-    def line(self, text: str) -> None:
-        """Write ``text`` as it is."""
-        if self.reporter is None:
-            return
-        context = self.capman.global_and_fixture_disabled() if self.capman else nullcontext()
-        with context:
-            self.reporter.write_line(text)
 
     def __call__(self, record: dict[str, Any]) -> None:
         requests = int(record.get("requests") or 0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ import pytest
 
 from ...errors import GateError, GateUsageError
 from ...report.attachments import Attachment, item_artifacts_dir, item_evidence, write_text
+from ...report.terminal import LiveLines
 from ...run.state import get_settings, get_state
 from .config import RestoreSetup, load_restore
 
@@ -104,21 +104,6 @@ class RestoreItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
 
-class _Printer:
-    """Progress lines on the terminal, around output capturing."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.capman = config.pluginmanager.get_plugin("capturemanager")
-
-    def line(self, text: str) -> None:
-        if self.reporter is None:
-            return
-        context = self.capman.global_and_fixture_disabled() if self.capman else nullcontext()
-        with context:
-            self.reporter.write_line(text)
-
-
 class RestorePlugin:
     """Adds the drill's item and runs it."""
 
@@ -180,7 +165,7 @@ class RestorePlugin:
         from .errors import DrillAborted
 
         state = get_state(self.config)
-        printer = _Printer(self.config)
+        printer = LiveLines(self.config)
         events: list[str] = []
 
         def on_event(message: str) -> None:
