@@ -42,11 +42,12 @@ _WORKER_TMP: list[tuple[Path, str | None]] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Each xdist worker gets a temporary folder of its own: the restore tests look for
-    # leftover ``opsgate-restore-*`` folders, and another worker's session server (or a drill
-    # it is running right now) would otherwise look like this worker's leak.
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and not _WORKER_TMP:
+    # Each test process (each xdist worker, inside its controller's) gets a temporary folder
+    # of its own: the restore tests look for leftover ``opsgate-restore-*`` folders, and
+    # another worker's session server, a drill it is running right now, or a folder some
+    # killed run left in /tmp would otherwise look like this process's leak.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if not _WORKER_TMP:
         own = Path(tempfile.mkdtemp(prefix=f"opsgate-tests-{worker}-"))
         own.chmod(0o755)  # Postgres runs as the unprivileged postgres user and must reach it
         _WORKER_TMP.append((own, os.environ.get("TMPDIR")))
