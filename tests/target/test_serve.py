@@ -111,8 +111,10 @@ def test_a_server_already_answering_is_an_error_unless_reused(
     assert _marked(marker) == []  # the command was never run
 
 
-def test_sigterm_stops_the_served_server_too(pytester: pytest.Pytester) -> None:
-    port, marker = _free_port(), f"serve-{time.monotonic_ns()}"
+def _gate_serving_and_waiting(
+    pytester: pytest.Pytester, port: int, marker: str
+) -> subprocess.Popen[str]:
+    """A gate run (its own process) whose served demo answered a test that now sleeps."""
     pytester.makepyfile(
         """
         import time
@@ -127,26 +129,30 @@ def test_sigterm_stops_the_served_server_too(pytester: pytest.Pytester) -> None:
     )
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-s",
-            "--gate=smoke",
-            f"--base-url=http://127.0.0.1:{port}",
-            f"--gate-serve-cmd={_serve_cmd(port, marker)}",
+            sys.executable, "-m", "pytest", "-s", "--gate=smoke",
+            f"--base-url=http://127.0.0.1:{port}", f"--gate-serve-cmd={_serve_cmd(port, marker)}",
         ],
         cwd=pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTEST_ADDOPTS": "-p no:schemathesis -p no:hypothesispytest"},
-    )
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "SERVED AND WAITING" in line:
+            break
+    if not _marked(marker):
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the served demo is not running")
+    return proc
+
+
+def test_sigterm_stops_the_served_server_too(pytester: pytest.Pytester) -> None:
+    port, marker = _free_port(), f"serve-{time.monotonic_ns()}"
+    proc = _gate_serving_and_waiting(pytester, port, marker)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "SERVED AND WAITING" in line:
-                break
-        assert _marked(marker), "the served demo is not running"
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=MARGIN_S)
     finally:
@@ -176,40 +182,8 @@ def test_a_foreground_start_command_is_told_to_use_serve_cmd(pytester: pytest.Py
 
 def test_a_gate_killed_outright_takes_its_served_server_along(pytester: pytest.Pytester) -> None:
     port, marker = _free_port(), f"serve-{time.monotonic_ns()}"
-    pytester.makepyfile(
-        """
-        import time
-        import pytest
-
-        @pytest.mark.gate("smoke")
-        def test_waits(gate_client):
-            assert gate_client.get("/api/public/items").status_code == 200
-            print("SERVED AND WAITING", flush=True)
-            time.sleep(60)
-        """
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-s",
-            "--gate=smoke",
-            f"--base-url=http://127.0.0.1:{port}",
-            f"--gate-serve-cmd={_serve_cmd(port, marker)}",
-        ],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTEST_ADDOPTS": "-p no:schemathesis -p no:hypothesispytest"},
-    )
+    proc = _gate_serving_and_waiting(pytester, port, marker)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "SERVED AND WAITING" in line:
-                break
-        assert _marked(marker), "the served demo is not running"
         proc.kill()  # SIGKILL: no cleanup of the gate's runs
         proc.wait(timeout=MARGIN_S)
         deadline = time.monotonic() + MARGIN_S
