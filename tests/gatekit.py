@@ -124,6 +124,24 @@ def proc_table(filename: str) -> dict[int, tuple[int, bytes]]:
     return found
 
 
+def serve_marked(marker: str) -> list[int]:
+    """Live processes whose environment carries ``OPSGATE_SERVE_MARK=marker`` (a served
+    command started with that mark, and whatever it started)."""
+    wanted = f"OPSGATE_SERVE_MARK={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def non_loopback_address() -> str | None:
     """This machine's own non-loopback IPv4 address, if it has one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

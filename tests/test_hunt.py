@@ -19,7 +19,7 @@ import pytest
 
 from faultserver import FaultServer, delay, hang, redirect
 from faultserver import json as json_body
-from gatekit import MARGIN_S, OK, Gate, GateRun, assert_verdict
+from gatekit import MARGIN_S, OK, Gate, GateRun, assert_verdict, serve_marked
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -184,25 +184,8 @@ def test_pytest_exit_with_code_zero_mid_run_is_not_a_pass(gate: Gate, demo: Demo
 # 6. --gate-serve-cmd: the served process died, and something else answered for it.
 
 
-def _marked(marker: str) -> list[int]:
-    """Live processes whose environment carries ``OPSGATE_SERVE_MARK=marker``."""
-    wanted = f"OPSGATE_SERVE_MARK={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def _kill_marked(marker: str) -> None:
-    for pid in _marked(marker):
+    for pid in serve_marked(marker):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -257,9 +240,9 @@ def test_a_serve_command_that_daemonizes_leaves_nothing_running(gate: Gate) -> N
     try:
         run = gate.run(f"http://127.0.0.1:{port}", f"--gate-serve-cmd={serve}")
         deadline = time.monotonic() + 5
-        while _marked(marker) and time.monotonic() < deadline:
+        while serve_marked(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _marked(marker)
+        left = serve_marked(marker)
     finally:
         _kill_marked(marker)
     assert left == [], f"the served demo outlived the run ({run.report['verdict']})"

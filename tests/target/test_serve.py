@@ -8,12 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from gatekit import MARGIN_S
+from gatekit import MARGIN_S, serve_marked
 
 if TYPE_CHECKING:
     from pytest_opsgate.demo import DemoServer
@@ -33,23 +32,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _marked(marker: str) -> list[int]:
-    """Live processes whose environment carries ``marker``."""
-    wanted = f"OPSGATE_SERVE_MARK={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def _serve_cmd(port: int, marker: str, *extra: str) -> str:
     demo = f"{sys.executable} -m pytest_opsgate.demo --port {port} {' '.join(extra)}"
     return f"OPSGATE_SERVE_MARK={marker} exec {demo}"
@@ -67,7 +49,7 @@ def test_a_foreground_server_is_served_for_the_run_and_stopped_after(
     )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*--gate-serve-cmd stopped*", "*VERDICT: PASS*"])
-    assert _marked(marker) == []
+    assert serve_marked(marker) == []
     log = (pytester.path / "gate-artifacts" / "stack-logs.txt").read_text()
     assert "pytest_opsgate.demo" in log
 
@@ -108,7 +90,7 @@ def test_a_server_already_answering_is_an_error_unless_reused(
     reused = pytester.runpytest(*args, "--gate-serve-reuse")
     assert reused.ret == 0
     reused.stdout.fnmatch_lines(["*--gate-serve-reuse: tested the server already answering*"])
-    assert _marked(marker) == []  # the command was never run
+    assert serve_marked(marker) == []  # the command was never run
 
 
 def _gate_serving_and_waiting(
@@ -142,7 +124,7 @@ def _gate_serving_and_waiting(
     for line in proc.stdout:
         if "SERVED AND WAITING" in line:
             break
-    if not _marked(marker):
+    if not serve_marked(marker):
         proc.kill()
         proc.wait()
         raise AssertionError("the served demo is not running")
@@ -161,9 +143,9 @@ def test_sigterm_stops_the_served_server_too(pytester: pytest.Pytester) -> None:
             proc.wait()
     assert proc.returncode == 2, output
     deadline = time.monotonic() + MARGIN_S
-    while _marked(marker) and time.monotonic() < deadline:
+    while serve_marked(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _marked(marker) == []
+    assert serve_marked(marker) == []
 
 
 def test_a_foreground_start_command_is_told_to_use_serve_cmd(pytester: pytest.Pytester) -> None:
@@ -177,7 +159,7 @@ def test_a_foreground_start_command_is_told_to_use_serve_cmd(pytester: pytest.Py
     )
     assert result.ret == 11
     result.stdout.fnmatch_lines(["*a start command must return*use --gate-serve-cmd*"])
-    assert _marked(marker) == []  # the timed-out command's process group was killed
+    assert serve_marked(marker) == []  # the timed-out command's process group was killed
 
 
 def test_a_gate_killed_outright_takes_its_served_server_along(pytester: pytest.Pytester) -> None:
@@ -187,9 +169,9 @@ def test_a_gate_killed_outright_takes_its_served_server_along(pytester: pytest.P
         proc.kill()  # SIGKILL: no cleanup of the gate's runs
         proc.wait(timeout=MARGIN_S)
         deadline = time.monotonic() + MARGIN_S
-        while _marked(marker) and time.monotonic() < deadline:
+        while serve_marked(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _marked(marker) == []
+        assert serve_marked(marker) == []
     finally:
-        for pid in _marked(marker):
+        for pid in serve_marked(marker):
             os.kill(pid, signal.SIGKILL)
