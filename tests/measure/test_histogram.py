@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import pytest
 from hdrh.histogram import HdrHistogram
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_opsgate.measure.histogram import EmptyHistogramError, LatencyHistogram
 
@@ -239,3 +241,37 @@ def test_bucket_bounds_are_hdrh_s_for_every_bucket() -> None:
     assert list(histogram.buckets()) == expected
     assert histogram.min() == lows[0] / 1000
     assert histogram.max() == hdr.get_highest_equivalent_value(lows[-1]) / 1000
+
+
+@given(
+    st.dictionaries(
+        st.one_of(
+            st.integers(0, 5_000),
+            st.integers(0, 4_000_000_000),  # beyond one hour: clamped like record()
+        ),
+        st.integers(0, 1_000),
+        max_size=200,
+    )
+)
+def test_record_counts_is_record_for_each_value(counts: dict[int, int]) -> None:
+    one_by_one, at_once = LatencyHistogram(), LatencyHistogram()
+    for us, count in counts.items():
+        one_by_one.record(us / 1000, count)
+    at_once.record_counts(counts)
+    assert at_once == one_by_one
+    assert (at_once.count, at_once.sum_ms, at_once.clamped) == (
+        one_by_one.count,
+        one_by_one.sum_ms,
+        one_by_one.clamped,
+    )
+    if at_once.count:
+        assert (at_once.min(), at_once.max()) == (one_by_one.min(), one_by_one.max())
+        hdr_a, hdr_b = at_once._hdr, one_by_one._hdr
+        assert (hdr_a.min_value, hdr_a.max_value) == (hdr_b.min_value, hdr_b.max_value)
+
+
+def test_record_counts_rejects_negative_values_and_counts() -> None:
+    histogram = LatencyHistogram()
+    for bad in ({-1: 1}, {5: -1}):
+        with pytest.raises(ValueError, match="must be >= 0"):
+            histogram.record_counts(bad)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from hdrh.histogram import HdrHistogram
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
@@ -107,6 +107,40 @@ class LatencyHistogram:
         if not self._hdr.record_value(us, count):
             raise RuntimeError(f"hdrh refused {us} µs, which is inside its configured range")
         self._sum_us += us * count
+
+    def record_counts(self, counts: Mapping[int, int]) -> None:
+        """Record many samples at once: whole microseconds -> how many.
+
+        The same as :meth:`record` for each item, at a tenth of the cost: hdrh's
+        ``record_value`` is five Python calls per value, and a load generator's second
+        of requests holds thousands of distinct microsecond values. The bucket index is
+        hdrh's arithmetic inlined (checked against ``record`` in the tests).
+        """
+        hdr = self._hdr
+        buckets = hdr.counts
+        mask = hdr.sub_bucket_mask
+        first = _UNIT_MAGNITUDE + _HALF_MAGNITUDE + 1
+        total = sum_us = clamped = 0
+        low, high = hdr.min_value, hdr.max_value
+        for us, count in counts.items():
+            if count <= 0 or us < 0:
+                if count < 0 or us < 0:
+                    raise ValueError(f"{count} samples of {us} µs: counts and values must be >= 0")
+                continue
+            if us > HIGHEST_US:
+                us = HIGHEST_US
+                clamped += count
+            bucket = max(0, (us | mask).bit_length() - first)
+            index = ((bucket + 1) << _HALF_MAGNITUDE) + (us >> (bucket + _UNIT_MAGNITUDE))
+            buckets[index - _HALF_COUNT] += count
+            total += count
+            sum_us += us * count
+            low = min(low, us)
+            high = max(high, us)
+        hdr.total_count += total
+        hdr.min_value, hdr.max_value = low, high
+        self._sum_us += sum_us
+        self._clamped += clamped
 
     @property
     def count(self) -> int:
