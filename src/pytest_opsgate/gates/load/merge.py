@@ -38,6 +38,10 @@ def _added(stores: list[MetricsStore]) -> MetricsStore:
     return merged
 
 
+# Decoded bin histograms kept: the progress line's three seconds of up to a few workers.
+DECODED_KEPT = 32
+
+
 class SnapshotMerger:
     """The latest snapshot of each worker, merged on demand."""
 
@@ -45,6 +49,18 @@ class SnapshotMerger:
         self.latest: dict[str, dict[str, Any]] = {}
         self.bins: dict[int, dict[str, list[Any]]] = {}
         self.without_extension: set[str] = set()
+        # Progress lines read the last seconds' histograms every second; decoding one costs
+        # about as much as the rest of the line, so the recent ones are kept decoded.
+        self._decoded: dict[str, LatencyHistogram] = {}
+
+    def _decode(self, text: str) -> LatencyHistogram:
+        """``LatencyHistogram.decode(text)``, remembered for the few latest bins."""
+        hist = self._decoded.get(text)
+        if hist is None:
+            if len(self._decoded) >= DECODED_KEPT:
+                self._decoded.pop(next(iter(self._decoded)))  # the oldest
+            hist = self._decoded[text] = LatencyHistogram.decode(text)
+        return hist
 
     def add(self, worker: str, snapshot: dict[str, Any]) -> None:
         """Keep ``snapshot`` as ``worker``'s current state and file its timeline bins."""
@@ -158,11 +174,12 @@ class SnapshotMerger:
             "last_success_s": round(max(last_ok), 3) if last_ok else None,
         }
 
-    def task_errors(self) -> dict[str, int]:
-        """Exceptions the locustfile's tasks raised, over all workers: text -> count."""
+    def task_errors(self, key: str = "task_errors") -> dict[str, int]:
+        """Exceptions the locustfile's tasks raised, over all workers: text -> count
+        (``key="record_errors"``: requests the gate failed to count)."""
         counts: dict[str, int] = {}
         for snapshot in self.latest.values():
-            for text, count in snapshot.get("task_errors", []):
+            for text, count in snapshot.get(key, []):
                 counts[str(text)] = counts.get(str(text), 0) + int(count)
         return counts
 
@@ -222,5 +239,5 @@ class SnapshotMerger:
         for index in sorted(self.bins)[-seconds:]:
             for entry in self.bins[index].values():
                 if len(entry) > column and entry[column] is not None:
-                    hist.merge(LatencyHistogram.decode(entry[column]))
+                    hist.merge(self._decode(entry[column]))
         return hist.percentile(p) if hist.count else None
