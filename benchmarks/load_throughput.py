@@ -78,7 +78,7 @@ from locust import User, task
 from locust.env import Environment
 from locust.event import Events
 from pytest_opsgate.gates.load import locust_ext
-from pytest_opsgate.gates.load.recorder import sanitising_fire
+from pytest_opsgate.gates.load.recorder import recording_fire
 
 
 class U(User):
@@ -108,8 +108,7 @@ environment = Environment(user_classes=[U], events=gate)
 runner = environment.create_local_runner()
 extension = locust_ext.OpsgateExtension()
 extension.environment, extension.runner = environment, runner
-gate.request.add_listener(extension.on_request)
-gate.request.fire = sanitising_fire(gate.request.fire)
+gate.request.fire = recording_fire(gate.request.fire, extension.on_request, print)
 print(f"{cost(plain):.2f} {cost(gate):.2f}")
 """
 NGINX_CONF = """

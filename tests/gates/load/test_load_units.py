@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pytest_opsgate.gates.load.process import LoadRun, ProgressTail, locust_comm
 from pytest_opsgate.gates.load.recorder import (
     RequestRecorder,
     error_text,
-    sanitising_fire,
+    recording_fire,
     scope_of,
     stats_name,
     transport_failure,
@@ -64,12 +65,34 @@ def test_stats_names_never_keep_query_strings_or_credentials() -> None:
 
 def test_the_request_event_reaches_every_listener_with_a_clean_name() -> None:
     seen: list[dict[str, object]] = []
+    recorded: list[tuple[object, ...]] = []
 
     def fire(*, reverse: bool = False, **kwargs: object) -> None:
         seen.append(kwargs)
 
-    sanitising_fire(fire)(request_type="GET", name="/a?token=s3cret", response_time=1.0)
+    def record(*args: object) -> None:
+        recorded.append(args)
+
+    recording_fire(fire, record, pytest.fail)(
+        request_type="GET", name="/a?token=s3cret", response_time=1.0
+    )
     assert seen == [{"request_type": "GET", "name": "/a", "response_time": 1.0}]
+    assert recorded == [("GET", "/a", 1.0, None, None)]
+
+
+def test_a_request_event_the_gate_cannot_count_is_an_error_and_still_reaches_locust() -> None:
+    seen: list[dict[str, object]] = []
+    errors: list[BaseException] = []
+
+    def fire(*, reverse: bool = False, **kwargs: object) -> None:
+        seen.append(kwargs)
+
+    def record(*_args: object) -> None:
+        raise TypeError("response_time is 'fast'")
+
+    recording_fire(fire, record, errors.append)(request_type="GET", name="/a", response_time="fast")
+    assert [str(e) for e in errors] == ["response_time is 'fast'"]
+    assert seen == [{"request_type": "GET", "name": "/a", "response_time": "fast"}]
 
 
 class _Response:
@@ -146,6 +169,25 @@ def test_merged_snapshots_equal_one_recorder_fed_every_sample() -> None:
         assert ours.histogram == theirs.histogram
     assert merger.requests_total() == sum(merger.worker_requests().values()) == 3000
     assert sum(point["requests"] for point in merger.timeline()) == 3000
+
+
+def test_progress_percentiles_are_the_last_seconds_merged_and_stay_so_when_asked_again() -> None:
+    rec, clock = recorder()
+    merger = SnapshotMerger()
+    for second in range(8):
+        for ms in range(1, 101):
+            clock.now = rec.started + second + ms / 1000
+            rec.record("GET", "/x", ms * (second + 1) / 10, ok=True)
+        clock.now = rec.started + second + 1
+        merger.add("local", rec.snapshot(clock.now))
+        expected = sorted(
+            ms * (s + 1) / 10 for s in range(max(0, second - 2), second + 1) for ms in range(1, 101)
+        )
+        want = expected[math.ceil(0.95 * len(expected)) - 1]
+        for _ in range(2):  # the second answer comes from the decoded bins kept
+            got = merger.recent_percentile(95.0)
+            assert got is not None
+            assert got == pytest.approx(want, rel=1e-3)
 
 
 def test_transport_failures_mark_the_target_down_with_its_time() -> None:

@@ -29,6 +29,7 @@ __all__ = ["InFlight"]
 
 # Set on a wrapped method, so wrapping twice (two installs) is a no-op.
 _MARK = "_opsgate_inflight"
+_NO_KWARGS: dict[str, Any] = {}
 
 
 class InFlight:
@@ -36,7 +37,8 @@ class InFlight:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._open: dict[int, tuple[float, str, str, Any]] = {}
+        # token -> (sent at, method, client, url, args, kwargs, greenlet)
+        self._open: dict[int, tuple[Any, ...]] = {}
         self._serial = itertools.count()
         self._last_end: float | None = None  # when a request last ended (answered or failed)
         # Called with (method, name, waited ms) when a request's user is killed mid-request.
@@ -52,7 +54,7 @@ class InFlight:
         if not self._open:
             return 0.0
         now = self.clock() if now is None else now
-        oldest = min(entry[0] for entry in self._open.values())
+        oldest: float = min(entry[0] for entry in self._open.values())
         since = now - oldest
         if self._last_end is not None:
             since = min(since, now - self._last_end)
@@ -61,14 +63,14 @@ class InFlight:
     def begin(self, method: str, name: str) -> int:
         """Note a request sent now; its token for :meth:`end`."""
         token = next(self._serial)
-        self._open[token] = (self.clock(), method, name, gevent.getcurrent())
+        self._open[token] = (self.clock(), method, None, name, (), _NO_KWARGS, gevent.getcurrent())
         return token
 
     def waiting(self, greenlet: Any) -> tuple[str, str] | None:
         """The request (method, name) ``greenlet`` is waiting on, if any."""
-        for _started, method, name, owner in self._open.values():
+        for _started, method, client, url, args, kwargs, owner in self._open.values():
             if owner is greenlet:
-                return method, name
+                return str(method), _label(client, url, args, kwargs)
         return None
 
     def end(self, token: int, *, killed: bool = False) -> None:
@@ -78,8 +80,9 @@ class InFlight:
             self._last_end = self.clock()
         if entry is None or not killed or self.on_killed is None:
             return
-        started, method, name, _owner = entry
-        self.on_killed(method, name, (self.clock() - started) * 1000)
+        started, method, client, url, args, kwargs, _owner = entry
+        label = _label(client, url, args, kwargs)
+        self.on_killed(str(method), label, (self.clock() - started) * 1000)
 
     def wrap(self, client_class: Any) -> None:
         """Track every request of ``client_class`` (Locust's HttpSession, FastHttpSession)."""
@@ -87,19 +90,22 @@ class InFlight:
         if getattr(request, _MARK, False):
             return
 
+        # Every request passes here: what begin() and end() do, inlined, and the request's
+        # name worked out only when someone asks (a killed or waiting request, rare).
+        opened, serial, clock, current = self._open, self._serial, self.clock, gevent.getcurrent
+
         @functools.wraps(request)
         def tracked(client: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-            token = self.begin(str(method), _label(client, url, args, kwargs))
+            token = next(serial)
+            opened[token] = (clock(), method, client, url, args, kwargs, current())
             try:
-                result = request(client, method, url, *args, **kwargs)
+                return request(client, method, url, *args, **kwargs)
             except GreenletExit:
                 self.end(token, killed=True)
                 raise
-            except BaseException:
-                self.end(token)
-                raise
-            self.end(token)
-            return result
+            finally:
+                if opened.pop(token, None) is not None:  # answered or failed, not killed
+                    self._last_end = clock()
 
         setattr(tracked, _MARK, True)
         client_class.request = tracked
@@ -108,7 +114,7 @@ class InFlight:
 def _label(client: Any, url: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The name Locust would report the request under, as near as it can be told up front."""
     name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
-    name = name or getattr(client, "request_name", None)
+    name = name or getattr(client, "request_name", None)  # Locust's rename_request()
     if name:
         return str(name)
     text = url.decode() if isinstance(url, bytes) else str(url)

@@ -57,9 +57,10 @@ from .outcome import (
     behind_reason,
     decide_load,
     judged_slos,
+    record_errors_reason,
     task_errors_reason,
 )
-from .recorder import RequestRecorder, error_text, sanitising_fire, transport_failure
+from .recorder import RequestRecorder, error_text, recording_fire, transport_failure
 from .result import CpuFigures, LoadResult, ModelFigures, StopRecord, WorkerFigures
 from .supervise import Supervisor
 
@@ -144,6 +145,7 @@ class OpsgateExtension:
         self.unanswered_after_ms = DRAIN_S * 1000
         self._stop_requested = False
         self.task_errors: dict[str, int] = {}  # exceptions raised by tasks: text -> count
+        self.record_errors: dict[str, int] = {}  # request events not counted: text -> count
 
     # ---- options
 
@@ -306,8 +308,8 @@ class OpsgateExtension:
         response_time: float | None,
         exception: Any = None,
         response: Any = None,
-        **_kw: Any,
     ) -> None:
+        """Count one request event (called by :func:`.recorder.recording_fire`)."""
         # Every request passes here: no keyword arguments and no lookups on the fast path.
         if self.open is None:
             if exception is None:
@@ -341,6 +343,15 @@ class OpsgateExtension:
             transport_error=transport_failure(exception, response),
             corrected_ms=corrected,
         )
+
+    def on_record_error(self, exception: BaseException) -> None:
+        """A request event the recorder could not count: the verdict cannot be trusted."""
+        text = f"{type(exception).__name__}: {exception}"[:200]
+        if text not in self.record_errors and len(self.record_errors) >= MAX_TASK_ERROR_KINDS:
+            text = "(other exceptions)"
+        if not self.record_errors:
+            logger.error("opsgate: a request event could not be counted: %s", text)
+        self.record_errors[text] = self.record_errors.get(text, 0) + 1
 
     def on_user_error(self, user_instance: Any, exception: Any, tb: Any = None, **_kw: Any) -> None:
         """A task raised: the rest of what it was written to request was skipped."""
@@ -400,6 +411,7 @@ class OpsgateExtension:
             "inflight": self.inflight.count(),
             "silent_s": round(self.inflight.silent_s(now), 3),
             "task_errors": [[text, count] for text, count in self.task_errors.items()],
+            "record_errors": [[text, count] for text, count in self.record_errors.items()],
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -485,6 +497,7 @@ class OpsgateExtension:
         if started:
             health.saturated = health.saturated or self.supervisor.saturation()
             health.task_errors = task_errors_reason(self.merger.task_errors())
+            health.record_errors = record_errors_reason(self.merger.task_errors("record_errors"))
         if started and self.role == "master":
             health.workers = health.workers or self.supervisor.worker_problem()
         if health.target_down is None:
@@ -577,9 +590,9 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_start.add_listener(ext.on_test_start)
     events.test_stopping.add_listener(ext.on_test_stopping)
     events.test_stop.add_listener(ext.on_test_stop)
-    events.request.add_listener(ext.on_request)
     events.user_error.add_listener(ext.on_user_error)
-    events.request.fire = sanitising_fire(events.request.fire)
+    # Not a listener: the gate records inside the event's fire (see recording_fire).
+    events.request.fire = recording_fire(events.request.fire, ext.on_request, ext.on_record_error)
     _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)
     events.worker_report.add_listener(ext.on_worker_report)

@@ -80,6 +80,7 @@ class Health:
     lost: str | None = None  # an SLO the early decisions found lost (the run stopped)
     behind_generator: bool = False  # ...because of the generator itself, not a full cap
     task_errors: str | None = None  # the locustfile's tasks raised: the load ran not as written
+    record_errors: str | None = None  # requests the gate failed to count
     started: bool = True
 
     @property
@@ -150,6 +151,7 @@ def load_evidence(results: list[SLOResult], health: Health, requests_total: int)
             health.workers,
             health.behind,
             health.task_errors,
+            health.record_errors,
         )
         if text is not None
     ]
@@ -205,6 +207,19 @@ def task_errors_reason(counts: dict[str, int]) -> str | None:
     return (
         f"the locustfile's tasks raised {total} exception(s), so the load did not run as "
         f"written ({listed}); fix the locustfile, or the service whose answers it could not use"
+    )
+
+
+def record_errors_reason(counts: dict[str, int]) -> str | None:
+    """Why requests the gate could not count make the run unjudgeable: one of them may be
+    the failure that decides the verdict."""
+    if not counts:
+        return None
+    total = sum(counts.values())
+    top = "; ".join(sorted(counts, key=lambda text: -counts[text])[:3])
+    return (
+        f"the gate could not count {total} request event(s) ({top}); a request event needs "
+        "request_type, name and a numeric response_time (see Locust's events.request)"
     )
 
 

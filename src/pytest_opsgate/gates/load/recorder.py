@@ -70,18 +70,49 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
 
 
 def error_text(exception: Any) -> str:
-    """The failure as one short line; URLs (ids, query strings) would split it into many."""
-    text = _URL.sub("<url>", f"{type(exception).__name__}: {exception}")
+    """The failure as one short line; URLs (ids, query strings) would split it into many.
+
+    An exception whose ``str()`` itself raises (a client library's bug) is still a failure,
+    named by its type: losing the failure with its text would count the request as nothing.
+    """
+    try:
+        detail = str(exception)
+    except Exception:  # any str() failure: the type still names the failure
+        detail = "(its message could not be read)"
+    text = _URL.sub("<url>", f"{type(exception).__name__}: {detail}")
     return " ".join(text.split())[:300]
 
 
-def sanitising_fire(original: Any) -> Any:
-    """Wrap ``events.request.fire`` so no stats name carries a query string or credentials."""
+def recording_fire(
+    original: Any,
+    record: Callable[[Any, Any, Any, Any, Any], None],
+    on_error: Callable[[BaseException], None],
+) -> Any:
+    """``events.request.fire`` that records each request itself, then calls ``original``.
+
+    Every request passes here, so this is the gate's whole cost per request event: the
+    name loses any query string, fragment or credentials (for every listener, Locust's
+    statistics too), then ``record(request_type, name, response_time, exception,
+    response)`` counts it directly, without a listener's dispatch (a ``**kwargs`` call per
+    listener), then Locust's listeners run. Locust would only log an exception raised by a
+    listener; one raised while recording goes to ``on_error``, because a request the gate
+    did not count could hide a failure.
+    """
 
     def fire(*, reverse: bool = False, **kwargs: Any) -> Any:
         name = kwargs.get("name")
         if name.__class__ is str and ("?" in name or "#" in name or "@" in name):
-            kwargs["name"] = stats_name(name)
+            kwargs["name"] = name = stats_name(name)
+        try:
+            record(
+                kwargs.get("request_type"),
+                name,
+                kwargs.get("response_time"),
+                kwargs.get("exception"),
+                kwargs.get("response"),
+            )
+        except Exception as exc:  # any failure to count is the run's error
+            on_error(exc)
         return original(reverse=reverse, **kwargs)
 
     return fire
@@ -132,8 +163,12 @@ class _BinAcc:
 
 def _histogram(values: dict[int, int]) -> LatencyHistogram:
     hist = LatencyHistogram()
-    for us, count in values.items():
-        hist.record(max(0, us) / 1000, count)
+    if values and min(values) < 0:  # a broken client's negative timing counts as 0 µs
+        fixed: dict[int, int] = {}
+        for us, count in values.items():
+            fixed[max(0, us)] = fixed.get(max(0, us), 0) + count
+        values = fixed
+    hist.record_counts(values)
     return hist
 
 
