@@ -150,6 +150,38 @@ def test_a_generator_that_cannot_keep_the_rate_is_an_error_not_a_lower_rate(
     assert model["peak_inflight"] <= 2
 
 
+def test_a_backlog_the_cap_held_back_is_blamed_on_the_cap_not_the_generator(
+    project: pytest.Pytester,
+) -> None:
+    # Every answer waits for the next whole second, so the 10 slots free up together: the
+    # dispatcher then sends 10 overdue arrivals at once, each finding a slot free at once.
+    slow = StallingServer(stall_s=1.0, period_s=1.0)
+    try:
+        run = project.runpytest_subprocess(
+            *gate_args(
+                slow.url,
+                "--no-gate-ready",
+                "--gate-load-rate=40",
+                "--gate-load-max-inflight=10",
+                "--gate-run-time=3s",
+            ),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    finally:
+        slow.stop()
+    assert run.ret == 11, run.stdout.str()
+    result = load_result(project.path / "gate-artifacts", "ping.py")
+    assert result["error_kind"] == "behind"
+    model = result["model"]
+    # Before the fix 9 of every 10 arrivals of a burst counted as the generator's own
+    # lateness (about a fifth of the schedule), the SLO rows then said "not trusted".
+    generator = model["late_generator"] + model["missed"] - model["missed_cap"]
+    assert model["late_cap"] + model["missed_cap"] > 0.5 * model["scheduled"], model
+    assert generator <= 0.05 * model["scheduled"], model
+    run.stdout.fnmatch_lines(["*waited for one of the 10 in-flight slots*"])
+    assert "not trusted" not in run.stdout.str()
+
+
 STAGED_LOCUSTFILE = """
 from locust import FastHttpUser, task
 

@@ -162,9 +162,12 @@ class OpenModel:
         self._classes, self._weights = self._user_classes()
         self._stopping = False
         self._waiting_for_slot = False
+        self._cap_freed_at = -math.inf  # when the dispatcher last got a slot after waiting
+        self._pending_cap = 0  # dispatched, held back by the cap, not started yet
         self._errors_logged: set[str] = set()
         self.t0 = 0.0
         self.started = 0
+        self.dispatched = 0
         self.late_generator = 0
         self.late_cap = 0
         self.missed_cap = 0
@@ -204,25 +207,34 @@ class OpenModel:
             wait = intended - time.monotonic()
             if wait > 0:
                 gevent.sleep(wait)
-            waited = not self._slots.acquire(blocking=False)
-            if waited:
+            if not self._slots.acquire(blocking=False):
                 self._waiting_for_slot = True
                 self._slots.acquire()
                 self._waiting_for_slot = False
+                self._cap_freed_at = time.monotonic()
             if self._stopping:
                 self._slots.release()
                 return
+            # Held back by the cap: this arrival, and every one due while the dispatcher
+            # waited for a slot (they go out in a burst once slots free up, each finding a
+            # slot at once, but late for the cap's sake, not the generator's).
+            cap = intended < self._cap_freed_at
             self.inflight += 1
+            self.dispatched += 1
             self.peak_inflight = max(self.peak_inflight, self.inflight)
-            self._arrivals.spawn(self._arrival, intended, waited)
+            if cap:
+                self._pending_cap += 1
+            self._arrivals.spawn(self._arrival, intended, cap)
             n += plan.count
 
-    def _arrival(self, intended: float, waited: bool) -> None:
+    def _arrival(self, intended: float, cap: bool) -> None:
         me = gevent.getcurrent()
         began = time.monotonic()
         self.started += 1
+        if cap:
+            self._pending_cap -= 1
         if began - intended > LATE_TOLERANCE_S:
-            if waited:
+            if cap:
                 self.late_cap += 1
             else:
                 self.late_generator += 1
@@ -286,8 +298,12 @@ class OpenModel:
         self._stopping = True
         self.stopped_at = time.monotonic()
         if self._dispatcher is not None:
+            # Never started: dispatched ones the cap held back, and, while the dispatcher
+            # waits for a slot, every overdue one it has not dispatched yet.
+            self.missed_cap = self._pending_cap
             if self._waiting_for_slot:
-                self.missed_cap = self._missed()
+                undispatched = self.scheduled(overdue=True) - self.dispatched
+                self.missed_cap += max(0, undispatched)
             self._dispatcher.kill(block=True, timeout=1.0)
         if drain and len(self._arrivals):
             self._arrivals.join(timeout=DRAIN_S)
@@ -304,10 +320,6 @@ class OpenModel:
 
     def _idle_users(self) -> list[Any]:
         return [user for users in self._idle.values() for user in users]
-
-    def _missed(self) -> int:
-        """Arrivals that never started though they are already overdue (late beyond tolerance)."""
-        return max(0, self.scheduled(overdue=True) - self.started)
 
     def scheduled(self, now: float | None = None, *, overdue: bool = False) -> int:
         """This process's arrivals due by ``now`` (or the stop) within the run time;
