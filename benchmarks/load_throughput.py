@@ -1,10 +1,12 @@
 """Requests per second through the load gate vs plain Locust, and 2 workers vs 1.
 
-    python benchmarks/load_throughput.py [--runs 5] [--run-time 8] [--users 20]
+    python benchmarks/load_throughput.py [--runs 6] [--run-time 8] [--users 20]
 
 The same locustfile (FastHttpUser, no wait time), users and run time against nginx on a
-loopback port (Debian's nginx-light, /usr/sbin/nginx, one worker process). Modes run
-interleaved, one after the other, ``--runs`` times; the median of each is reported:
+loopback port (Debian's nginx-light, /usr/sbin/nginx, one worker process). Each round runs
+every mode once, the compared ones back to back and the order reversed every other round
+(A-B, then B-A); the goal's figure is the median of the rounds' gate/plain ratios, with
+the ratio of the medians and best against best beside it. The modes:
 
 - ``plain``: ``locust --headless`` without the opsgate extension (the baseline);
 - ``gate``: ``pytest --gate=load`` (Locust through the gate's launcher, every request
@@ -221,9 +223,16 @@ def event_cost() -> tuple[float, float]:
     return float(plain), float(gate)
 
 
+def paired(results: dict[str, list[Measure]], a: str, b: str, *, cpu: bool = False) -> list[float]:
+    """Per-round ratios of mode ``a`` to mode ``b`` (capacity by CPU when ``cpu``)."""
+    if cpu:
+        return [rb[1] / ra[1] for ra, rb in zip(results[a], results[b], strict=True)]
+    return [ra[0] / rb[0] for ra, rb in zip(results[a], results[b], strict=True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--run-time", type=int, default=8)
     parser.add_argument("--users", type=int, default=20)
     args = parser.parse_args()
@@ -242,11 +251,14 @@ def main() -> None:
         (work / "hammer.py").write_text(LOCUSTFILE)
         nginx, url = start_nginx(work)
         try:
-            names = list(modes)
             for run in range(args.runs):
-                # Rotated each round, so no mode always runs first or right after the heavy
-                # two-process modes (a fixed order put plain Locust first every round).
-                for mode in names[run % len(names) :] + names[: run % len(names)]:
+                # Compared modes run back to back, in pairs, the order swapped every round
+                # (A-B, B-A, ...): on this machine a run is faster right after a run of the
+                # same kind, by up to 15 %, so a fixed order decides the ratio.
+                order = ["plain", "gate", "gate-1w", "gate-2w", "plain-2p"]
+                if run % 2:
+                    order = ["plain-2p", "gate-2w", "gate-1w", "gate", "plain"]
+                for mode in order:
                     rps, cpu = modes[mode](work, url)
                     results[mode].append((rps, cpu))
                     print(f"run {run + 1}: {mode:9s} {rps:8.0f} req/s  {cpu:6.1f} us CPU/request")
@@ -258,32 +270,41 @@ def main() -> None:
     # On a shared machine the least-disturbed run shows what the code can do.
     best_rps = {mode: max(r for r, _c in values) for mode, values in results.items()}
     best_cpu = {mode: min(c for _r, c in values) for mode, values in results.items()}
-    print(f"\n{args.runs} runs, {args.users} users, {args.run_time} s each, nginx target:")
+    print(f"\n{args.runs} rounds, {args.users} users, {args.run_time} s each, nginx target:")
     print(f"  {'mode':9s} {'median':>14s} {'best':>14s} {'median':>18s} {'best':>18s}")
     for mode in modes:
         print(
             f"  {mode:9s} {rps[mode]:8.0f} req/s {best_rps[mode]:8.0f} req/s"
             f" {cpu[mode]:6.1f} us CPU/req {best_cpu[mode]:6.1f} us CPU/req"
         )
-    for label, table, invert in (
-        ("median", rps, False),
-        ("best", best_rps, False),
-        ("median", cpu, True),
-        ("best", best_cpu, True),
-    ):
-        kind = "capacity by CPU" if invert else "req/s"
-        gate_ratio = table["plain"] / table["gate"] if invert else table["gate"] / table["plain"]
-        print(f"gate / plain locust, {kind:15s} ({label:6s}) {gate_ratio:.3f}  (goal >= 0.95)")
-    scaling = (
-        ("gate 2 workers / 1 worker, req/s (median)  ", rps["gate-2w"] / rps["gate-1w"]),
-        ("gate 2 workers / 1 worker, req/s (best)    ", best_rps["gate-2w"] / best_rps["gate-1w"]),
-        (
-            "gate 2 workers / locust --processes 2 (best)",
-            best_rps["gate-2w"] / best_rps["plain-2p"],
-        ),
+    gate_pairs = paired(results, "gate", "plain")
+    print(
+        "gate / plain locust, req/s, per round:  "
+        + " ".join(f"{ratio:.3f}" for ratio in gate_pairs)
     )
-    for label, value in scaling:
-        goal = "  (goal >= 1.8)" if label.startswith("gate 2 workers / 1 worker") else ""
+    for label, value in (
+        ("median of the rounds' ratios ", statistics.median(gate_pairs)),
+        (
+            "by CPU, median of the rounds ",
+            statistics.median(paired(results, "gate", "plain", cpu=True)),
+        ),
+        ("ratio of the medians         ", rps["gate"] / rps["plain"]),
+        ("best against best            ", best_rps["gate"] / best_rps["plain"]),
+    ):
+        print(f"gate / plain locust, {label} {value:.3f}  (goal >= 0.95)")
+    scale_pairs = paired(results, "gate-2w", "gate-1w")
+    for label, value in (
+        ("gate 2 workers / 1 worker, median of the rounds' ratios", statistics.median(scale_pairs)),
+        (
+            "gate 2 workers / 1 worker, best against best         ",
+            best_rps["gate-2w"] / best_rps["gate-1w"],
+        ),
+        (
+            "gate 2 workers / locust --processes 2, medians        ",
+            rps["gate-2w"] / rps["plain-2p"],
+        ),
+    ):
+        goal = "  (goal >= 1.8)" if "median of the rounds" in label else ""
         print(f"{label} {value:.3f}{goal}")
     plain_event, gate_event = event_cost()
     print(
