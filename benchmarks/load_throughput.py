@@ -303,6 +303,11 @@ def main() -> None:
             "gate 2 workers / locust --processes 2, medians        ",
             rps["gate-2w"] / rps["plain-2p"],
         ),
+        # The machine's own ceiling: two generator processes and nginx share its two cores.
+        (
+            "plain locust --processes 2 / plain locust, medians    ",
+            rps["plain-2p"] / rps["plain"],
+        ),
     ):
         goal = "  (goal >= 1.8)" if "median of the rounds" in label else ""
         print(f"{label} {value:.3f}{goal}")
