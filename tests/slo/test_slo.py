@@ -457,3 +457,16 @@ def test_format_slo_table() -> None:
 def test_format_slo_table_all_passed_has_no_notes() -> None:
     results = evaluate_all([parse_slo("p95 < 1s")], scoped_store())
     assert len(format_slo_table(results).splitlines()) == 3
+
+
+def test_a_failed_guard_says_whose_guard_it_is_and_how_to_opt_out() -> None:
+    from pytest_opsgate.slo.evaluate import judge, with_guards
+
+    scoped, run_wide = with_guards([parse_slo("GET /a: p95 < 300ms")], run_wide=True)[1:]
+    assert judge(scoped, 0.5, 10).reason.endswith(
+        "(the default guard of a latency SLO: fast failures must not pass it; set your own "
+        "error_rate SLO for this scope, or opt out with 'GET /a: error_rate <= 100%')"
+    )
+    assert "(the default run-wide guard: failed requests are never a quiet pass;" in (
+        judge(run_wide, 0.5, 10).reason
+    )

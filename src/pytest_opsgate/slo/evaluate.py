@@ -253,9 +253,13 @@ def judge(slo: SLO, measured: float, samples: int) -> SLOResult:
         reason += " (equal to the budget at the histogram's 0.1 % resolution)"
     if slo.guard and not ok:
         opt_out = f"{slo.scope}: error_rate <= 100%" if slo.scope else "error_rate <= 100%"
+        whose = (
+            "the default guard of a latency SLO: fast failures must not pass it"
+            if slo.scope
+            else "the default run-wide guard: failed requests are never a quiet pass"
+        )
         reason += (
-            " (the default guard of a latency SLO: fast failures must not pass it; set your "
-            f"own error_rate SLO for this scope, or opt out with {opt_out!r})"
+            f" ({whose}; set your own error_rate SLO for this scope, or opt out with {opt_out!r})"
         )
     return SLOResult(slo, measured, samples, "passed" if ok else "failed", reason)
 
