@@ -162,7 +162,12 @@ class OpenModel:
         self._classes, self._weights = self._user_classes()
         self._stopping = False
         self._waiting_for_slot = False
-        self._cap_freed_at = -math.inf  # when the dispatcher last got a slot after waiting
+        # The dispatcher's waits for a slot: since when it has waited (in one backlog), and
+        # when the slot it got was freed (not when the dispatcher ran again: a busy loop
+        # delays that, and arrivals due meanwhile are late for the generator's sake).
+        self._cap_since = math.inf
+        self._cap_freed_at = -math.inf
+        self._freed_at: float | None = None  # the first slot freed while the dispatcher waits
         self._pending_cap = 0  # dispatched, held back by the cap, not started yet
         self._errors_logged: set[str] = set()
         self.t0 = 0.0
@@ -207,18 +212,24 @@ class OpenModel:
             wait = intended - time.monotonic()
             if wait > 0:
                 gevent.sleep(wait)
-            if not self._slots.acquire(blocking=False):
+            waited = not self._slots.acquire(blocking=False)
+            if waited:
+                if intended >= self._cap_freed_at:  # not the backlog of an earlier wait
+                    self._cap_since = time.monotonic()
+                self._freed_at = None
                 self._waiting_for_slot = True
                 self._slots.acquire()
                 self._waiting_for_slot = False
-                self._cap_freed_at = time.monotonic()
+                freed = self._freed_at
+                self._cap_freed_at = time.monotonic() if freed is None else freed
             if self._stopping:
                 self._slots.release()
                 return
             # Held back by the cap: this arrival, and every one due while the dispatcher
             # waited for a slot (they go out in a burst once slots free up, each finding a
-            # slot at once, but late for the cap's sake, not the generator's).
-            cap = intended < self._cap_freed_at
+            # slot at once, but late for the cap's sake). Arrivals due before the wait began
+            # were already late: the generator's (it stalled, then filled the slots).
+            cap = waited or self._cap_since <= intended < self._cap_freed_at
             self.inflight += 1
             self.dispatched += 1
             self.peak_inflight = max(self.peak_inflight, self.inflight)
@@ -252,6 +263,8 @@ class OpenModel:
             if user is not None:
                 self._idle.setdefault(type(user), []).append(user)
             self.inflight -= 1
+            if self._waiting_for_slot and self._freed_at is None:
+                self._freed_at = time.monotonic()
             self._slots.release()
 
     def _take_user(self) -> Any:
