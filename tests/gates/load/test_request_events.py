@@ -61,4 +61,4 @@ def test_request_events_the_gate_could_not_count_make_the_run_an_error() -> None
     health = Health(record_errors=record_errors_reason({"TypeError: unhashable type": 3}))
     decision = decide_load([], health, requests_total=100)
     assert decision.verdict.value == "ERROR"
-    assert any("could not count 3 request event(s)" in reason for reason in decision.reasons)
+    assert any("could not count 3 request event(s): 3x TypeError" in r for r in decision.reasons)

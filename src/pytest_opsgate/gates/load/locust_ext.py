@@ -146,6 +146,10 @@ class OpsgateExtension:
         self._stop_requested = False
         self.task_errors: dict[str, int] = {}  # exceptions raised by tasks: text -> count
         self.record_errors: dict[str, int] = {}  # request events not counted: text -> count
+        # Request events recorded through the gate's fire, and seen by its counting listener:
+        # more seen than recorded means some bypassed the fire (see count_event).
+        self.events_recorded = 0
+        self.events_seen = 0
 
     # ---- options
 
@@ -311,6 +315,7 @@ class OpsgateExtension:
     ) -> None:
         """Count one request event (called by :func:`.recorder.recording_fire`)."""
         # Every request passes here: no keyword arguments and no lookups on the fast path.
+        self.events_recorded += 1
         if self.open is None:
             if exception is None:
                 self.recorder.record(request_type, name, response_time, True)
@@ -344,9 +349,33 @@ class OpsgateExtension:
             corrected_ms=corrected,
         )
 
+    def count_event(self, **_kw: Any) -> None:
+        """A listener that only counts request events, so none escapes unnoticed.
+
+        The gate records inside ``events.request.fire`` (:func:`.recorder.recording_fire`),
+        which a locustfile loaded before the extension may have kept a reference to (plain
+        ``locust -f locustfile.py,opsgate_locust.py``): its events reach the listeners only.
+        """
+        self.events_seen += 1
+
+    def _bypass_errors(self) -> list[list[Any]]:
+        """Request events that reached Locust's listeners but not the gate, as record errors."""
+        missed = self.events_seen - self.events_recorded
+        if missed <= 0:
+            return []
+        text = (
+            "they were fired through a reference to events.request.fire kept from before the "
+            "extension loaded; load it first (-f its path before the locustfile's, or import "
+            "pytest_opsgate.gates.load.locust_ext at the top of the locustfile)"
+        )
+        return [[text, missed]]
+
     def on_record_error(self, exception: BaseException) -> None:
         """A request event the recorder could not count: the verdict cannot be trusted."""
-        text = f"{type(exception).__name__}: {exception}"[:200]
+        text = (
+            f"{error_text(exception)[:200]} (a request event needs request_type, name and a "
+            "numeric response_time)"
+        )
         if text not in self.record_errors and len(self.record_errors) >= MAX_TASK_ERROR_KINDS:
             text = "(other exceptions)"
         if not self.record_errors:
@@ -411,7 +440,10 @@ class OpsgateExtension:
             "inflight": self.inflight.count(),
             "silent_s": round(self.inflight.silent_s(now), 3),
             "task_errors": [[text, count] for text, count in self.task_errors.items()],
-            "record_errors": [[text, count] for text, count in self.record_errors.items()],
+            "record_errors": [
+                *([text, count] for text, count in self.record_errors.items()),
+                *self._bypass_errors(),
+            ],
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -591,7 +623,9 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_stopping.add_listener(ext.on_test_stopping)
     events.test_stop.add_listener(ext.on_test_stop)
     events.user_error.add_listener(ext.on_user_error)
-    # Not a listener: the gate records inside the event's fire (see recording_fire).
+    # Not a listener: the gate records inside the event's fire (see recording_fire); the
+    # listener only counts, to catch events fired around it.
+    events.request.add_listener(ext.count_event)
     events.request.fire = recording_fire(events.request.fire, ext.on_request, ext.on_record_error)
     _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)

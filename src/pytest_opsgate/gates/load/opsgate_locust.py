@@ -1,9 +1,10 @@
 """The opsgate extension as a file plain Locust loads with ``-f``, beside your locustfile.
 
-    locust -f "locustfiles/demo.py,$(python -m pytest_opsgate.gates.load.opsgate_locust)" \\
+    locust -f "$(python -m pytest_opsgate.gates.load.opsgate_locust),locustfiles/demo.py" \\
         --headless -u 10 -t 30s -H URL
 
-Run as a module, this prints its own path (the second part of the comma-separated ``-f``);
+Run as a module, this prints its own path (the first part of the comma-separated ``-f``:
+loaded first, it is installed before a locustfile could keep ``events.request.fire``);
 loaded by Locust as a locustfile, it installs the extension: exact-percentile SLOs, the
 verdict and the exit code, for locustfiles that do not import it themselves. Locust loads
 locustfiles by path as top-level modules, so this file imports the extension by its

@@ -211,16 +211,15 @@ def task_errors_reason(counts: dict[str, int]) -> str | None:
 
 
 def record_errors_reason(counts: dict[str, int]) -> str | None:
-    """Why requests the gate could not count make the run unjudgeable: one of them may be
-    the failure that decides the verdict."""
+    """Why request events the gate could not count make the run unjudgeable: one of them
+    may be the failure that decides the verdict."""
     if not counts:
         return None
     total = sum(counts.values())
-    top = "; ".join(sorted(counts, key=lambda text: -counts[text])[:3])
-    return (
-        f"the gate could not count {total} request event(s) ({top}); a request event needs "
-        "request_type, name and a numeric response_time (see Locust's events.request)"
+    top = "; ".join(
+        f"{counts[text]}x {text}" for text in sorted(counts, key=lambda text: -counts[text])[:3]
     )
+    return f"the gate could not count {total} request event(s): {top}"
 
 
 def decide_load(results: list[SLOResult], health: Health, requests_total: int) -> Decision:
