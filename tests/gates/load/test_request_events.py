@@ -62,3 +62,42 @@ def test_request_events_the_gate_could_not_count_make_the_run_an_error() -> None
     decision = decide_load([], health, requests_total=100)
     assert decision.verdict.value == "ERROR"
     assert any("could not count 3 request event(s): 3x TypeError" in r for r in decision.reasons)
+
+
+# A task that bounds a slow call with its own timeout; HttpSession lets gevent.Timeout
+# through without a request event, so Locust's statistics never see the abandoned request.
+OWN_TIMEOUT_LOCUSTFILE = """
+import gevent
+from locust import HttpUser, constant, task
+
+
+class Shopper(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def browse(self):
+        self.client.get("/items")
+        with gevent.Timeout(0.2, False):
+            self.client.get("/recommendations")
+"""
+
+
+def test_a_request_abandoned_by_the_tasks_own_timeout_is_a_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\n")
+    add_locustfile(pytester, "shop.py", OWN_TIMEOUT_LOCUSTFILE)
+    with fs.FaultServer() as server:
+        server.route("/items", fs.json({"items": [1]}))
+        server.route("/recommendations", fs.delay(2.0, fs.json({"items": []})))
+        run = pytester.runpytest_subprocess(
+            *gate_args(server.url, "--no-gate-ready", "--gate-run-time=3s", "--gate-users=2"),
+            timeout=SUBPROCESS_TIMEOUT,
+        )
+    # Before the fix: PASS, exit 0, on GET /items alone; every recommendation was abandoned.
+    assert run.ret == 1, run.stdout.str()
+    result = load_result(pytester.path / "gate-artifacts", "shop.py")
+    errors = {e["scope"]: e["error"] for e in result["errors"]}
+    assert errors["GET /recommendations"].startswith(
+        "no answer within the task's own gevent.Timeout"
+    ), errors

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import gevent
-from gevent import GreenletExit
+from gevent import GreenletExit, Timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +43,9 @@ class InFlight:
         self._last_end: float | None = None  # when a request last ended (answered or failed)
         # Called with (method, name, waited ms) when a request's user is killed mid-request.
         self.on_killed: Callable[[str, str, float], None] | None = None
+        # Called the same way when a task's own gevent.Timeout abandons a request its client
+        # does not report (Locust's HttpSession lets the Timeout through without an event).
+        self.on_timeout: Callable[[str, str, float], None] | None = None
 
     def count(self) -> int:
         """How many requests are in flight now."""
@@ -84,6 +87,14 @@ class InFlight:
         label = _label(client, url, args, kwargs)
         self.on_killed(str(method), label, (self.clock() - started) * 1000)
 
+    def _timed_out(self, entry: tuple[Any, ...] | None) -> None:
+        self._last_end = self.clock()
+        if entry is None or self.on_timeout is None:
+            return
+        started, method, client, url, args, kwargs, _owner = entry
+        label = _label(client, url, args, kwargs)
+        self.on_timeout(str(method), label, (self.clock() - started) * 1000)
+
     def wrap(self, client_class: Any) -> None:
         """Track every request of ``client_class`` (Locust's HttpSession, FastHttpSession)."""
         request = client_class.request
@@ -102,6 +113,9 @@ class InFlight:
                 return request(client, method, url, *args, **kwargs)
             except GreenletExit:
                 self.end(token, killed=True)
+                raise
+            except Timeout:
+                self._timed_out(opened.pop(token, None))
                 raise
             finally:
                 if opened.pop(token, None) is not None:  # answered or failed, not killed

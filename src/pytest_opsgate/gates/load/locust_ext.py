@@ -140,6 +140,7 @@ class OpsgateExtension:
         self.open: OpenModel | None = None  # this process's arrivals (local, worker)
         self.inflight = InFlight()
         self.inflight.on_killed = self._record_killed
+        self.inflight.on_timeout = self._record_timed_out
         # A request killed unanswered after this long is a failure (the largest latency
         # budget, at least the open model's drain): it broke every latency SLO it had.
         self.unanswered_after_ms = DRAIN_S * 1000
@@ -291,6 +292,17 @@ class OpsgateExtension:
             None,
             False,
             error=f"no answer within {self.unanswered_after_ms / 1000:g} s, when the load stopped",
+        )
+
+    def _record_timed_out(self, method: str, name: str, waited_ms: float) -> None:
+        """A request its task's own gevent.Timeout abandoned, which the client never reported
+        (HttpSession): a failure of its endpoint, whatever the model."""
+        self.recorder.record(
+            method,
+            name,
+            None,
+            False,
+            error=f"no answer within the task's own gevent.Timeout ({waited_ms / 1000:.2f} s)",
         )
 
     def _record_unanswered(self, arrival: Any, waited_ms: float) -> None:
