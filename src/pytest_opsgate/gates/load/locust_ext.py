@@ -147,10 +147,8 @@ class OpsgateExtension:
         self._stop_requested = False
         self.task_errors: dict[str, int] = {}  # exceptions raised by tasks: text -> count
         self.record_errors: dict[str, int] = {}  # request events not counted: text -> count
-        # Request events recorded through the gate's fire, and seen by its counting listener:
-        # more seen than recorded means some bypassed the fire (see count_event).
+        # Request events recorded through the gate's fire (compared with Locust's own count).
         self.events_recorded = 0
-        self.events_seen = 0
 
     # ---- options
 
@@ -361,26 +359,27 @@ class OpsgateExtension:
             corrected_ms=corrected,
         )
 
-    def count_event(self, **_kw: Any) -> None:
-        """A listener that only counts request events, so none escapes unnoticed.
+    def bypassed(self) -> dict[str, int]:
+        """Request events Locust's statistics counted and the gate did not, as record errors.
 
         The gate records inside ``events.request.fire`` (:func:`.recorder.recording_fire`),
         which a locustfile loaded before the extension may have kept a reference to (plain
-        ``locust -f locustfile.py,opsgate_locust.py``): its events reach the listeners only.
+        ``locust -f locustfile.py,opsgate_locust.py``): such events reach the listeners only,
+        Locust's statistics among them. Comparing the two counts costs nothing per request.
+        Locust's count can only be lower otherwise (``--reset-stats``, a final worker report
+        still on its way), so a higher one is never a false alarm.
         """
-        self.events_seen += 1
-
-    def _bypass_errors(self) -> list[list[Any]]:
-        """Request events that reached Locust's listeners but not the gate, as record errors."""
-        missed = self.events_seen - self.events_recorded
+        stats = getattr(self.environment, "stats", None)
+        seen = int(getattr(getattr(stats, "total", None), "num_requests", 0) or 0)
+        missed = seen - self.merger.events_recorded()
         if missed <= 0:
-            return []
+            return {}
         text = (
             "they were fired through a reference to events.request.fire kept from before the "
             "extension loaded; load it first (-f its path before the locustfile's, or import "
             "pytest_opsgate.gates.load.locust_ext at the top of the locustfile)"
         )
-        return [[text, missed]]
+        return {text: missed}
 
     def on_record_error(self, exception: BaseException) -> None:
         """A request event the recorder could not count: the verdict cannot be trusted."""
@@ -452,10 +451,8 @@ class OpsgateExtension:
             "inflight": self.inflight.count(),
             "silent_s": round(self.inflight.silent_s(now), 3),
             "task_errors": [[text, count] for text, count in self.task_errors.items()],
-            "record_errors": [
-                *([text, count] for text, count in self.record_errors.items()),
-                *self._bypass_errors(),
-            ],
+            "record_errors": [[text, count] for text, count in self.record_errors.items()],
+            "events": self.events_recorded,
         }
         return self.recorder.snapshot(now, final=final, extra=extra, plain=plain)
 
@@ -541,7 +538,9 @@ class OpsgateExtension:
         if started:
             health.saturated = health.saturated or self.supervisor.saturation()
             health.task_errors = task_errors_reason(self.merger.task_errors())
-            health.record_errors = record_errors_reason(self.merger.task_errors("record_errors"))
+            health.record_errors = record_errors_reason(
+                {**self.merger.task_errors("record_errors"), **self.bypassed()}
+            )
         if started and self.role == "master":
             health.workers = health.workers or self.supervisor.worker_problem()
         if health.target_down is None:
@@ -635,9 +634,8 @@ def install(events: Any = None) -> OpsgateExtension:
     events.test_stopping.add_listener(ext.on_test_stopping)
     events.test_stop.add_listener(ext.on_test_stop)
     events.user_error.add_listener(ext.on_user_error)
-    # Not a listener: the gate records inside the event's fire (see recording_fire); the
-    # listener only counts, to catch events fired around it.
-    events.request.add_listener(ext.count_event)
+    # Not a listener: the gate records inside the event's fire (see recording_fire; events
+    # fired around it are caught by comparing counts with Locust's statistics at the end).
     events.request.fire = recording_fire(events.request.fire, ext.on_request, ext.on_record_error)
     _track_requests(ext.inflight)
     events.report_to_master.add_listener(ext.on_report_to_master)

@@ -183,6 +183,10 @@ class SnapshotMerger:
                 counts[str(text)] = counts.get(str(text), 0) + int(count)
         return counts
 
+    def events_recorded(self) -> int:
+        """Request events the workers' gate recorded through its fire, over all workers."""
+        return sum(int(snapshot.get("events", 0) or 0) for snapshot in self.latest.values())
+
     def errors(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most frequent failure messages over all workers."""
         counts: dict[tuple[str, str], int] = {}
