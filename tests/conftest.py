@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +40,13 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
 
 
 _WORKER_TMP: list[tuple[Path, str | None]] = []
+
+# A shell without job control starts a background command (`make test &`, `nohup ... &`) with
+# SIGINT ignored, and an ignored signal stays ignored across exec: every Locust, pytest and
+# served child the tests Ctrl-C would then shrug it off, as in a clean run started that way
+# (three Ctrl-C tests failed). Python's own handler is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -264,8 +264,18 @@ def _processes_mentioning(marker: str) -> list[int]:
 
 
 @pytest.mark.serial  # a stop measured in seconds
+def _sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# "background": the gate started by a shell without job control (`pytest --gate=load &` in a
+# CI script) inherits SIGINT ignored. Its Locust children must not: the gate stops them with
+# SIGINT first, and one that ignored it would die by the SIGKILL after it, its partial report
+# lost. (The gate's own signal trap is installed before Locust starts, and an exec resets a
+# handled signal to its default, so they do not.)
+@pytest.mark.parametrize("started", ["foreground", "background"])
 def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
-    project: pytest.Pytester, demo: DemoServer
+    project: pytest.Pytester, demo: DemoServer, started: str
 ) -> None:
     locustfile = add_locustfile(project, "demo.py", DEMO_LOCUSTFILE)
     args = gate_args(demo.url, "--gate-run-time=60s", "--gate-users=4", "--gate-load-workers=2")
@@ -275,6 +285,7 @@ def test_sigterm_stops_all_locust_processes_quickly_and_keeps_a_partial_report(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_sigint_ignored if started == "background" else None,
     )
     try:
         assert proc.stdout is not None
