@@ -15,6 +15,8 @@ import pytest
 # Imported once here: pytester's in-process runs drop modules a run imported first, which
 # would leave two copies of httpcore (and an unexpected exception type) behind.
 import pytest_opsgate.http.client  # noqa: F401
+from faultserver import FaultServer
+from gatekit import Gate
 from pytest_opsgate.demo import DemoServer, start_demo
 
 if TYPE_CHECKING:
@@ -78,6 +80,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ["TMPDIR"] = previous
         tempfile.tempdir = None
         shutil.rmtree(own, ignore_errors=True)
+
+
+@pytest.fixture
+def gate(pytester: pytest.Pytester) -> Gate:
+    """A gate run in a pytester project (see gatekit.Gate); modules may override it."""
+    return Gate(pytester)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    """A fault server of this test's own on a loopback port (see faultserver.py)."""
+    with FaultServer() as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from gatekit import MARGIN_S, OK, SUBPROCESS_TIMEOUT, Gate, add_locustfile, asse
 from pytest_opsgate.demo import DemoOptions, start_demo
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCUST = Path(sys.executable).with_name("locust")
@@ -46,17 +46,6 @@ import pytest
 def test_items(gate_client):
     assert gate_client.get("/api/public/items").status_code == 200
 """
-
-
-@pytest.fixture
-def gate(pytester: pytest.Pytester) -> Gate:
-    return Gate(pytester)
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
 
 
 # 1. A latency-only SLO on a service that fails 95 % of its requests.

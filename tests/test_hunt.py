@@ -22,20 +22,7 @@ from faultserver import json as json_body
 from gatekit import MARGIN_S, OK, Gate, GateRun, assert_verdict, serve_marked
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from pytest_opsgate.demo import DemoServer
-
-
-@pytest.fixture
-def gate(pytester: pytest.Pytester) -> Gate:
-    return Gate(pytester)
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
 
 
 # A canary test as the README and tests/run/test_finish.py write it: sample, let the gate judge.

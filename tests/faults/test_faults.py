@@ -72,17 +72,6 @@ SMOKE_TEST = """
 
 
 @pytest.fixture
-def gate(pytester: pytest.Pytester) -> Gate:
-    return Gate(pytester)
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
-
-
-@pytest.fixture
 def closed_port() -> Iterator[int]:
     """A loopback port bound but never listening: refused, and no other process can take it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

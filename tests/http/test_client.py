@@ -36,12 +36,6 @@ MEMORY_BOUND = 4 * 1024 * 1024  # a few caps plus buffers; the bodies below are 
 
 
 @pytest.fixture
-def server() -> Iterator[fs.FaultServer]:
-    with fs.FaultServer() as s:
-        yield s
-
-
-@pytest.fixture
 def client(server: fs.FaultServer) -> Iterator[GateClient]:
     with GateClient(
         server.url,

@@ -18,18 +18,12 @@ from pytest_opsgate.target.readiness import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 # Bounds are the configured timeout plus this: they catch a hang or an ignored deadline, not a
 # slow machine, so the headroom is generous for a busy 2-core CI box.
 SLACK_S = 20.0
 OK = fs.json({"status": "ok", "checks": {"db": {"status": "ok"}}})
-
-
-@pytest.fixture
-def server() -> Iterator[fs.FaultServer]:
-    with fs.FaultServer() as s:
-        yield s
 
 
 def _wait_error(spec: ReadinessSpec) -> tuple[NotReadyError, float]:
