@@ -123,9 +123,9 @@ class LatencyHistogram:
         total = sum_us = clamped = 0
         low, high = hdr.min_value, hdr.max_value
         for us, count in counts.items():
-            if count <= 0 or us < 0:
-                if count < 0 or us < 0:
-                    raise ValueError(f"{count} samples of {us} µs: counts and values must be >= 0")
+            if count < 0 or us < 0:
+                raise ValueError(f"{count} samples of {us} µs: counts and values must be >= 0")
+            if count == 0:
                 continue
             if us > HIGHEST_US:
                 us = HIGHEST_US

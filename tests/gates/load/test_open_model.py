@@ -121,24 +121,32 @@ def test_two_workers_split_the_rate_and_merge_both_latencies(
         assert series["requests"] == total["requests"]
 
 
-def test_a_generator_that_cannot_keep_the_rate_is_an_error_not_a_lower_rate(
-    project: pytest.Pytester,
-) -> None:
-    # Every answer takes up to 1 s; two in-flight slots cannot carry 20 arrivals a second.
+def _run_against_a_stall_every_second(
+    project: pytest.Pytester, rate: int, max_inflight: int
+) -> pytest.RunResult:
+    """An open-model run of 3 s against a target whose every answer waits for the next whole
+    second, so in-flight slots free up together, once a second."""
     slow = StallingServer(stall_s=1.0, period_s=1.0)
     try:
-        run = project.runpytest_subprocess(
+        return project.runpytest_subprocess(
             *gate_args(
                 slow.url,
                 "--no-gate-ready",
-                "--gate-load-rate=20",
-                "--gate-load-max-inflight=2",
+                f"--gate-load-rate={rate}",
+                f"--gate-load-max-inflight={max_inflight}",
                 "--gate-run-time=3s",
             ),
             timeout=SUBPROCESS_TIMEOUT,
         )
     finally:
         slow.stop()
+
+
+def test_a_generator_that_cannot_keep_the_rate_is_an_error_not_a_lower_rate(
+    project: pytest.Pytester,
+) -> None:
+    # Every answer takes up to 1 s; two in-flight slots cannot carry 20 arrivals a second.
+    run = _run_against_a_stall_every_second(project, rate=20, max_inflight=2)
     assert run.ret == 11, run.stdout.str()
     run.stdout.fnmatch_lines(
         ["*the load generator fell behind by *: * of * scheduled arrivals started more than*"]
@@ -153,22 +161,9 @@ def test_a_generator_that_cannot_keep_the_rate_is_an_error_not_a_lower_rate(
 def test_a_backlog_the_cap_held_back_is_blamed_on_the_cap_not_the_generator(
     project: pytest.Pytester,
 ) -> None:
-    # Every answer waits for the next whole second, so the 10 slots free up together: the
-    # dispatcher then sends 10 overdue arrivals at once, each finding a slot free at once.
-    slow = StallingServer(stall_s=1.0, period_s=1.0)
-    try:
-        run = project.runpytest_subprocess(
-            *gate_args(
-                slow.url,
-                "--no-gate-ready",
-                "--gate-load-rate=40",
-                "--gate-load-max-inflight=10",
-                "--gate-run-time=3s",
-            ),
-            timeout=SUBPROCESS_TIMEOUT,
-        )
-    finally:
-        slow.stop()
+    # The 10 slots free up together: the dispatcher then sends 10 overdue arrivals at once,
+    # each finding a slot free at once.
+    run = _run_against_a_stall_every_second(project, rate=40, max_inflight=10)
     assert run.ret == 11, run.stdout.str()
     result = load_result(project.path / "gate-artifacts", "ping.py")
     assert result["error_kind"] == "behind"

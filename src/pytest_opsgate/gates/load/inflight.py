@@ -81,19 +81,17 @@ class InFlight:
         entry = self._open.pop(token, None)
         if not killed:
             self._last_end = self.clock()
-        if entry is None or not killed or self.on_killed is None:
-            return
-        started, method, client, url, args, kwargs, _owner = entry
-        label = _label(client, url, args, kwargs)
-        self.on_killed(str(method), label, (self.clock() - started) * 1000)
+        if killed:
+            self._report(entry, self.on_killed)
 
-    def _timed_out(self, entry: tuple[Any, ...] | None) -> None:
-        self._last_end = self.clock()
-        if entry is None or self.on_timeout is None:
+    def _report(
+        self, entry: tuple[Any, ...] | None, to: Callable[[str, str, float], None] | None
+    ) -> None:
+        """Tell ``to`` about an unanswered request: its method, name and wait in ms."""
+        if entry is None or to is None:
             return
         started, method, client, url, args, kwargs, _owner = entry
-        label = _label(client, url, args, kwargs)
-        self.on_timeout(str(method), label, (self.clock() - started) * 1000)
+        to(str(method), _label(client, url, args, kwargs), (self.clock() - started) * 1000)
 
     def wrap(self, client_class: Any) -> None:
         """Track every request of ``client_class`` (Locust's HttpSession, FastHttpSession)."""
@@ -115,7 +113,8 @@ class InFlight:
                 self.end(token, killed=True)
                 raise
             except Timeout:
-                self._timed_out(opened.pop(token, None))
+                self._last_end = clock()
+                self._report(opened.pop(token, None), self.on_timeout)
                 raise
             finally:
                 if opened.pop(token, None) is not None:  # answered or failed, not killed

@@ -539,7 +539,7 @@ class OpsgateExtension:
             health.saturated = health.saturated or self.supervisor.saturation()
             health.task_errors = task_errors_reason(self.merger.task_errors())
             health.record_errors = record_errors_reason(
-                {**self.merger.task_errors("record_errors"), **self.bypassed()}
+                {**self.merger.record_errors(), **self.bypassed()}
             )
         if started and self.role == "master":
             health.workers = health.workers or self.supervisor.worker_problem()

@@ -174,9 +174,15 @@ class SnapshotMerger:
             "last_success_s": round(max(last_ok), 3) if last_ok else None,
         }
 
-    def task_errors(self, key: str = "task_errors") -> dict[str, int]:
-        """Exceptions the locustfile's tasks raised, over all workers: text -> count
-        (``key="record_errors"``: requests the gate failed to count)."""
+    def task_errors(self) -> dict[str, int]:
+        """Exceptions the locustfile's tasks raised, over all workers: text -> count."""
+        return self._summed("task_errors")
+
+    def record_errors(self) -> dict[str, int]:
+        """Request events the gate failed to count, over all workers: text -> count."""
+        return self._summed("record_errors")
+
+    def _summed(self, key: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for snapshot in self.latest.values():
             for text, count in snapshot.get(key, []):

@@ -201,13 +201,17 @@ def task_errors_reason(counts: dict[str, int]) -> str | None:
     what it was written to request, so the requests measured are not the load asked for."""
     if not counts:
         return None
-    total = sum(counts.values())
-    top = sorted(counts.items(), key=lambda item: -item[1])[:3]
-    listed = "; ".join(f"{count}x {text}" for text, count in top)
     return (
-        f"the locustfile's tasks raised {total} exception(s), so the load did not run as "
-        f"written ({listed}); fix the locustfile, or the service whose answers it could not use"
+        f"the locustfile's tasks raised {sum(counts.values())} exception(s), so the load did "
+        f"not run as written ({_most_frequent(counts)}); fix the locustfile, or the service "
+        "whose answers it could not use"
     )
+
+
+def _most_frequent(counts: dict[str, int], shown: int = 3) -> str:
+    """``"12x text; 3x other"``: the most frequent texts first."""
+    top = sorted(counts.items(), key=lambda item: -item[1])[:shown]
+    return "; ".join(f"{count}x {text}" for text, count in top)
 
 
 def record_errors_reason(counts: dict[str, int]) -> str | None:
@@ -216,10 +220,7 @@ def record_errors_reason(counts: dict[str, int]) -> str | None:
     if not counts:
         return None
     total = sum(counts.values())
-    top = "; ".join(
-        f"{counts[text]}x {text}" for text in sorted(counts, key=lambda text: -counts[text])[:3]
-    )
-    return f"the gate could not count {total} request event(s): {top}"
+    return f"the gate could not count {total} request event(s): {_most_frequent(counts)}"
 
 
 def decide_load(results: list[SLOResult], health: Health, requests_total: int) -> Decision:
